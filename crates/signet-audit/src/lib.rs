@@ -1,0 +1,14 @@
+//! The pure audit core of signet-gateway: no async runtime, no network.
+//!
+//! FORMAT-DOC
+#![forbid(unsafe_code)]
+
+pub mod entry;
+pub mod json;
+pub mod key;
+pub mod line;
+pub mod util;
+
+pub use entry::{Decision, EntryDraft, OwnerType, SealedLine, seal};
+pub use key::{HmacKey, KeyRing, MacTag};
+pub use line::LineView;
