@@ -1,1 +1,29 @@
-fn main(){}
+//! `signet`: the audit gateway's command-line entry point.
+//!
+//! Parses arguments, dispatches to a command and maps outcomes to exit codes:
+//! 0 success, 2 integrity failure, 64 usage error, 66 unreadable input,
+//! 70 internal error, 73 cannot create output.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => cli::exit::USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    cli::run(args)
+}

@@ -6,7 +6,9 @@
 pub mod entry;
 pub mod json;
 pub mod key;
+pub mod keyfile;
 pub mod line;
+pub mod receipt;
 pub mod util;
 
 pub use entry::{Decision, EntryDraft, OwnerType, SealedLine, seal};

@@ -1,0 +1,1 @@
+//! Key files (to be written).

@@ -1,0 +1,1 @@
+//! Receipts (to be written).

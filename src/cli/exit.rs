@@ -1,0 +1,35 @@
+//! Exit codes shared by every command (sysexits where one fits).
+
+/// The log (or other input) verified and nothing is wrong.
+pub const OK: u8 = 0;
+/// The input was read and an integrity check failed.
+pub const INTEGRITY: u8 = 2;
+/// The command line or configuration is wrong.
+pub const USAGE: u8 = 64;
+/// An input file could not be read.
+pub const NO_INPUT: u8 = 66;
+/// Something inside signet failed.
+pub const SOFTWARE: u8 = 70;
+/// An output file could not be created.
+pub const CANT_CREATE: u8 = 73;
+
+/// A command failure carrying its exit code and a message for stderr.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(USAGE, message)
+    }
+}
+
+pub type CmdResult = Result<u8, Failure>;

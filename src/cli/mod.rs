@@ -1,0 +1,42 @@
+//! Command tree of the `signet` binary and dispatch.
+
+pub mod audit;
+pub mod exit;
+pub mod keys;
+pub mod secrets;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "signet", version, about = "Audit gateway: every request admitted, inspected and committed to a verifiable log")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read and verify audit logs (read-only, except `append`)
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+    /// Generate key files
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
+}
+
+/// Runs the parsed command and turns its outcome into an exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Audit(c) => audit::run(c),
+        Command::Keys(c) => keys::run(c),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("signet: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
