@@ -89,7 +89,7 @@ impl EntryDraft {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EntryError {
     #[error("metadata holds a float; audit entries carry integers only")]
     Float,

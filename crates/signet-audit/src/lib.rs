@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod entry;
+pub mod journal;
 pub mod json;
 pub mod key;
 pub mod keyfile;

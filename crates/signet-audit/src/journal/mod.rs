@@ -1,0 +1,345 @@
+//! The journal: durable, chained appends to one JSONL audit log.
+//!
+//! Guarantees:
+//! - An entry is reported committed only after its whole line was written and the file
+//!   was fsync'd (`fdatasync`); a newly created log also has its directory fsync'd.
+//! - Lines of one batch are written with one `write` and one fsync (group commit, see
+//!   [`writer`]); `_seq` is contiguous and every line links to the previous `hmac`.
+//! - Any write or fsync error poisons the journal: every later append fails, so nothing
+//!   is ever chained past a possibly torn tail. Reopening recovers.
+//! - On open, and under the lock before every append in multi-process mode, a torn last
+//!   line is moved aside (never silently deleted) and recorded as a `journal.recovery`
+//!   entry in the chain.
+//! - The log is created with mode 0600 unless configured; symlinks are refused
+//!   (`O_NOFOLLOW`); a single-writer journal holds an exclusive `flock` for its lifetime,
+//!   and notices if its file is removed or grown by someone else.
+//! - Multi-process mode takes the `flock` per batch and reads only the last line of the
+//!   file under it, so the cost of an append does not grow with the log.
+
+pub mod tail;
+pub mod writer;
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::entry::{self, Decision, EntryDraft, EntryError, SealedLine};
+use crate::json::Value;
+use crate::key::HmacKey;
+pub use tail::{ChainState, TornTail};
+
+/// How the journal shares its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// One writer for the file's lifetime; an exclusive lock is held while open.
+    SingleWriter,
+    /// Several processes append, each batch under an exclusive advisory lock.
+    MultiProcess,
+}
+
+/// Options for [`Journal::open`].
+#[derive(Clone, Debug)]
+pub struct JournalOptions {
+    /// Permission bits for a newly created log.
+    pub mode: u32,
+    pub sharing: Sharing,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            mode: 0o600,
+            sharing: Sharing::SingleWriter,
+        }
+    }
+}
+
+/// Why the journal could not do what was asked. Cloneable so one failure can be told
+/// to every caller of a batch.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    #[error("{op}: {message}")]
+    Io {
+        op: &'static str,
+        kind: std::io::ErrorKind,
+        message: String,
+    },
+    #[error("audit log path is a symlink; refusing to follow it")]
+    Symlink,
+    #[error("audit log path is not a regular file")]
+    NotRegular,
+    #[error("audit log is locked by another writer")]
+    Locked,
+    #[error("cannot continue the chain: {0}")]
+    TailUnreadable(String),
+    #[error("last entry's MAC does not verify under the configured key; refusing to chain onto it")]
+    TailMacMismatch,
+    #[error("audit log was removed or replaced while open")]
+    Removed,
+    #[error("audit log was changed by another writer")]
+    Diverged,
+    #[error("journal stopped after an earlier write failure")]
+    Poisoned,
+    #[error("journal writer has stopped")]
+    Stopped,
+    #[error("entry refused: {0}")]
+    Entry(#[from] EntryError),
+}
+
+impl JournalError {
+    fn io(op: &'static str) -> impl Fn(std::io::Error) -> JournalError {
+        move |e| JournalError::Io {
+            op,
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// One durable entry.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub seq: u64,
+    pub entry_id: String,
+    pub sealed: SealedLine,
+}
+
+/// fsyncs the directory holding `path`.
+pub(crate) fn fsync_dir(path: &Path) -> Result<(), JournalError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(JournalError::io("fsync directory"))
+}
+
+/// An open audit log with its chain state.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    key: HmacKey,
+    opts: JournalOptions,
+    /// Cached state (single-writer mode only; multi-process re-reads it per batch).
+    state: Option<ChainState>,
+    poisoned: bool,
+    recovered: Vec<TornTail>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("key_id", &self.key.id())
+            .field("sharing", &self.opts.sharing)
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the log at `path`, recovers a torn tail and loads the chain.
+    pub fn open(path: &Path, key: HmacKey, opts: JournalOptions) -> Result<Journal, JournalError> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(JournalError::Symlink),
+            Ok(m) if !m.file_type().is_file() => return Err(JournalError::NotRegular),
+            _ => {}
+        }
+        let base = || {
+            let mut o = OpenOptions::new();
+            o.read(true)
+                .append(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+            o
+        };
+        let (file, created) = match base().create_new(true).mode(opts.mode).open(path) {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let f = base().open(path).map_err(|e| {
+                    if e.raw_os_error() == Some(libc::ELOOP) {
+                        JournalError::Symlink
+                    } else {
+                        JournalError::io("open audit log")(e)
+                    }
+                })?;
+                (f, false)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(JournalError::Symlink),
+            Err(e) => return Err(JournalError::io("create audit log")(e)),
+        };
+        if !file.metadata().map_err(JournalError::io("stat log"))?.is_file() {
+            return Err(JournalError::NotRegular);
+        }
+        if created {
+            file.sync_all().map_err(JournalError::io("fsync log"))?;
+            fsync_dir(path)?;
+        }
+        if opts.sharing == Sharing::SingleWriter {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Err(JournalError::Locked),
+                Err(TryLockError::Error(e)) => return Err(JournalError::io("lock log")(e)),
+            }
+        }
+        let mut j = Journal {
+            file,
+            path: path.to_path_buf(),
+            key,
+            opts,
+            state: None,
+            poisoned: false,
+            recovered: Vec::new(),
+        };
+        // Recover now in both modes, so a torn tail is moved aside and recorded at start.
+        j.commit(Vec::new())?;
+        Ok(j)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn key_id(&self) -> &str {
+        self.key.id()
+    }
+
+    /// Torn tails moved aside by this journal so far (each also recorded as an entry).
+    pub fn recovered(&self) -> &[TornTail] {
+        &self.recovered
+    }
+
+    /// The next `_seq` and last `hmac` (single-writer mode: cached; multi-process: read).
+    pub fn chain_state(&mut self) -> Result<ChainState, JournalError> {
+        match (&self.state, self.opts.sharing) {
+            (Some(s), Sharing::SingleWriter) => Ok(s.clone()),
+            _ => {
+                let f = &self.file;
+                tail::chain_state(f, &self.key)
+            }
+        }
+    }
+
+    /// Appends one entry durably.
+    pub fn append(&mut self, draft: EntryDraft) -> Result<Committed, JournalError> {
+        self.append_batch(vec![draft])
+            .pop()
+            .unwrap_or(Err(JournalError::Stopped))
+    }
+
+    /// Appends entries durably with one write and one fsync; one result per draft, in
+    /// order. A draft that cannot be sealed fails alone; an I/O failure fails them all.
+    pub fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> Vec<Result<Committed, JournalError>> {
+        let n = drafts.len();
+        match self.commit(drafts) {
+            Ok(r) => r,
+            Err(e) => vec![Err(e); n],
+        }
+    }
+
+    fn commit(
+        &mut self,
+        drafts: Vec<EntryDraft>,
+    ) -> Result<Vec<Result<Committed, JournalError>>, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned);
+        }
+        let multi = self.opts.sharing == Sharing::MultiProcess;
+        if multi {
+            self.file.lock().map_err(JournalError::io("lock log"))?;
+        }
+        let result = self.commit_locked(drafts);
+        if multi {
+            // Unlocking cannot lose data: the batch is already durable or failed.
+            let _ = self.file.unlock();
+        }
+        result
+    }
+
+    fn load(&mut self) -> Result<(ChainState, Option<TornTail>), JournalError> {
+        if let (Some(s), Sharing::SingleWriter) = (&self.state, self.opts.sharing) {
+            let m = self.file.metadata().map_err(JournalError::io("stat log"))?;
+            let on_disk = std::fs::symlink_metadata(&self.path).ok();
+            let same = on_disk.is_some_and(|d| d.ino() == m.ino() && d.dev() == m.dev());
+            if m.nlink() == 0 || !same {
+                self.poisoned = true;
+                return Err(JournalError::Removed);
+            }
+            if m.len() != s.len {
+                self.poisoned = true;
+                return Err(JournalError::Diverged);
+            }
+            return Ok((s.clone(), None));
+        }
+        let torn = tail::cut_torn_tail(&self.file, &self.path)?;
+        let state = tail::chain_state(&self.file, &self.key)?;
+        Ok((state, torn))
+    }
+
+    fn commit_locked(
+        &mut self,
+        drafts: Vec<EntryDraft>,
+    ) -> Result<Vec<Result<Committed, JournalError>>, JournalError> {
+        let (mut state, torn) = self.load()?;
+        let mut buf = Vec::new();
+        let mut out = Vec::with_capacity(drafts.len());
+        if let Some(t) = &torn {
+            let sealed = entry::seal(&recovery_draft(t), state.next_seq, &state.last_hmac, &self.key)?;
+            state.next_seq += 1;
+            state.last_hmac = sealed.hmac.to_hex();
+            buf.extend_from_slice(&sealed.line);
+        }
+        for d in drafts {
+            match entry::seal(&d, state.next_seq, &state.last_hmac, &self.key) {
+                Ok(sealed) => {
+                    buf.extend_from_slice(&sealed.line);
+                    state.last_hmac = sealed.hmac.to_hex();
+                    out.push(Ok(Committed {
+                        seq: state.next_seq,
+                        entry_id: d.entry_id,
+                        sealed,
+                    }));
+                    state.next_seq += 1;
+                }
+                Err(e) => out.push(Err(e.into())),
+            }
+        }
+        if !buf.is_empty() {
+            let written = self
+                .file
+                .write_all(&buf)
+                .map_err(JournalError::io("write audit log"))
+                .and_then(|()| self.file.sync_data().map_err(JournalError::io("fsync audit log")));
+            if let Err(e) = written {
+                self.poisoned = true;
+                self.state = None;
+                return Err(e);
+            }
+            state.len += buf.len() as u64;
+        }
+        if let Some(t) = torn {
+            self.recovered.push(t);
+        }
+        self.state = Some(state);
+        Ok(out)
+    }
+}
+
+/// The chain entry that records a torn tail moved aside.
+fn recovery_draft(t: &TornTail) -> EntryDraft {
+    let mut d = EntryDraft::new(
+        "journal.recovery",
+        Decision::Escalate,
+        "torn last line (crash mid-write) moved aside before appending",
+    );
+    d.metadata.insert("event".into(), "torn_tail".into());
+    d.metadata.insert("torn_bytes".into(), Value::from(t.bytes));
+    d.metadata.insert("torn_sha256".into(), t.sha256.clone().into());
+    let name = t
+        .saved_to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    d.metadata.insert("saved_to".into(), name.into());
+    d
+}
