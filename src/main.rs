@@ -2,7 +2,7 @@
 //!
 //! Parses arguments, dispatches to a command and maps outcomes to exit codes:
 //! 0 success, 2 integrity failure, 64 usage error, 66 unreadable input,
-//! 70 internal error, 73 cannot create output.
+//! 73 cannot create output, 75 try again later (log locked).
 #![forbid(unsafe_code)]
 
 mod cli;

@@ -8,8 +8,6 @@ pub const INTEGRITY: u8 = 2;
 pub const USAGE: u8 = 64;
 /// An input file could not be read.
 pub const NO_INPUT: u8 = 66;
-/// Something inside signet failed.
-pub const SOFTWARE: u8 = 70;
 /// An output file could not be created.
 pub const CANT_CREATE: u8 = 73;
 

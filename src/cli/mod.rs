@@ -1,8 +1,11 @@
 //! Command tree of the `signet` binary and dispatch.
 
+pub mod append;
 pub mod audit;
 pub mod exit;
+pub mod human;
 pub mod keys;
+pub mod read;
 pub mod secrets;
 
 use std::process::ExitCode;

@@ -11,6 +11,7 @@ pub mod keyfile;
 pub mod line;
 pub mod receipt;
 pub mod util;
+pub mod verify;
 
 pub use entry::{Decision, EntryDraft, OwnerType, SealedLine, seal};
 pub use key::{HmacKey, KeyRing, MacTag};
