@@ -152,7 +152,7 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
             LineRead::TooLong => {
                 rep.lines = n;
                 rep.push(n, None, BreakKind::MalformedLine, format!("line longer than {MAX_LINE} bytes"));
-                prev = Prev::Unknown;
+                unreadable(&mut rep, &mut prev);
                 continue;
             }
             LineRead::Line { terminated } => terminated,
@@ -174,7 +174,7 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
             Err(e) => {
                 let detail = if body.is_empty() { "empty line".to_owned() } else { e.to_string() };
                 rep.push(n, None, BreakKind::MalformedLine, detail);
-                prev = Prev::Unknown;
+                unreadable(&mut rep, &mut prev);
                 continue;
             }
         };
@@ -239,6 +239,12 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
         prev = Prev::Known(view.hmac);
     }
     Ok(rep)
+}
+
+/// After an unreadable line: its link is unknown, and it is taken to occupy one `_seq`.
+fn unreadable(rep: &mut Report, prev: &mut Prev) {
+    *prev = Prev::Unknown;
+    rep.last_seq = rep.last_seq.map(|l| l + 1);
 }
 
 enum LineRead {
@@ -357,7 +363,8 @@ mod tests {
         data.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
         data.push(b'\n');
         data.extend_from_slice(&log(1));
-        // Line 3 repeats _seq 0; its link cannot be judged after an unreadable line.
+        // Line 3 repeats _seq 0 (line 2 took _seq 1); its link cannot be judged after an
+        // unreadable line.
         assert_eq!(kinds(&data), vec![(2, "malformed_line"), (3, "seq_duplicate")]);
     }
 }

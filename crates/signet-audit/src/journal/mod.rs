@@ -44,6 +44,8 @@ pub struct JournalOptions {
     /// Permission bits for a newly created log.
     pub mode: u32,
     pub sharing: Sharing,
+    /// Multi-process mode: how long to wait for the lock before failing with `Locked`.
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Default for JournalOptions {
@@ -51,6 +53,7 @@ impl Default for JournalOptions {
         JournalOptions {
             mode: 0o600,
             sharing: Sharing::SingleWriter,
+            lock_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -246,7 +249,7 @@ impl Journal {
         }
         let multi = self.opts.sharing == Sharing::MultiProcess;
         if multi {
-            self.file.lock().map_err(JournalError::io("lock log"))?;
+            self.lock_with_timeout()?;
         }
         let result = self.commit_locked(drafts);
         if multi {
@@ -254,6 +257,22 @@ impl Journal {
             let _ = self.file.unlock();
         }
         result
+    }
+
+    fn lock_with_timeout(&self) -> Result<(), JournalError> {
+        let deadline = std::time::Instant::now() + self.opts.lock_timeout;
+        let mut pause = std::time::Duration::from_micros(200);
+        loop {
+            match self.file.try_lock() {
+                Ok(()) => return Ok(()),
+                Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => return Err(JournalError::Locked),
+                Err(TryLockError::Error(e)) => return Err(JournalError::io("lock log")(e)),
+            }
+        }
     }
 
     fn load(&mut self) -> Result<(ChainState, Option<TornTail>), JournalError> {
