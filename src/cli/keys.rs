@@ -1,12 +1,92 @@
-//! `signet keys`: key generation (placeholder until implemented).
+//! `signet keys`: generate key files.
+//!
+//! Guarantees: key files are written by `signet_audit::keyfile` (mode 0600, created
+//! exclusively, never through a symbolic link, fsynced with their directory); an existing
+//! file is replaced only with `--force`. Only public material is printed: the key id,
+//! file paths and the SPKI public key PEM. An HMAC secret is never printed.
+//!
+//! Exit codes: 0 written, 64 bad arguments (e.g. a key id outside `[A-Za-z0-9._-]`),
+//! 73 the file exists, is a symbolic link or cannot be created.
 
-use clap::Subcommand;
+use std::path::PathBuf;
 
-use super::exit::CmdResult;
+use clap::{Args, Subcommand};
+use signet_audit::key::{DEFAULT_KEY_ID, KeyError};
+use signet_audit::keyfile::{self, KeyFileError};
+
+use super::exit::{self, CmdResult, Failure};
 
 #[derive(Subcommand, Debug)]
-pub enum KeysCmd {}
+pub enum KeysCmd {
+    /// Generate an Ed25519 key (receipts, checkpoints): PKCS#8 PEM at FILE, public key at FILE.pub
+    #[command(name = "generate-ed25519")]
+    GenerateEd25519(GenerateArgs),
+    /// Generate a 32-byte HMAC chain secret, written as 64 hex characters
+    #[command(name = "generate-hmac")]
+    GenerateHmac(GenerateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Where to write the secret key (mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Key id (Ed25519 default: derived from the public key; HMAC default: k1)
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
+    /// Replace existing files (atomically, via a temporary file and rename)
+    #[arg(long)]
+    pub force: bool,
+}
 
 pub fn run(cmd: KeysCmd) -> CmdResult {
-    match cmd {}
+    match cmd {
+        KeysCmd::GenerateEd25519(a) => generate_ed25519(&a),
+        KeysCmd::GenerateHmac(a) => generate_hmac(&a),
+    }
+}
+
+fn generate_ed25519(a: &GenerateArgs) -> CmdResult {
+    let files =
+        keyfile::generate_ed25519_files(&a.out, a.key_id.as_deref(), a.force).map_err(failure)?;
+    println!("key id: {}", files.key_id);
+    println!(
+        "private key: {} (mode 0600, keep it secret)",
+        files.private_path.display()
+    );
+    println!("public key: {}", files.public_path.display());
+    print!("{}", files.public_pem);
+    Ok(exit::OK)
+}
+
+fn generate_hmac(a: &GenerateArgs) -> CmdResult {
+    let id = a.key_id.as_deref().unwrap_or(DEFAULT_KEY_ID);
+    let key = keyfile::generate_hmac_file(&a.out, id, a.force).map_err(failure)?;
+    println!("key id: {}", key.id());
+    println!(
+        "hmac secret: {} (mode 0600, keep it secret)",
+        a.out.display()
+    );
+    println!(
+        "configure: SIGNET_HMAC_SECRET_FILE={} SIGNET_HMAC_KEY_ID={}",
+        a.out.display(),
+        key.id()
+    );
+    Ok(exit::OK)
+}
+
+/// Maps a key file error to an exit code; messages name files, never key material.
+fn failure(e: KeyFileError) -> Failure {
+    let code = match &e {
+        KeyFileError::BadKeyId | KeyFileError::Hmac(KeyError::BadKeyId) => exit::USAGE,
+        KeyFileError::Exists(_) => {
+            return Failure::new(
+                exit::CANT_CREATE,
+                format!("{e} (use --force to replace it)"),
+            );
+        }
+        // Symlink, write and encoding failures: the key file could not be created.
+        _ => exit::CANT_CREATE,
+    };
+    Failure::new(code, e.to_string())
 }
