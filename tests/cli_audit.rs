@@ -1,6 +1,8 @@
 //! End-to-end tests of `signet audit …` on the real binary: exit codes, reports,
 //! key sources, rotated keys, reading commands and multi-process appends.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -9,7 +11,9 @@ use signet_audit::json::{self, Value};
 const SECRET: &str = "d6237acac019c57a12c54147b76f9e38990931ae82ee0e13a82bb3caf803f05b";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/signet-0.1").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/signet-0.1")
+        .join(name)
 }
 
 fn signet(args: &[&str], secret: Option<&str>) -> Output {
@@ -38,11 +42,17 @@ fn path_str(p: &Path) -> &str {
 
 #[test]
 fn verify_accepts_signet_log_and_says_truncation_is_undetectable() {
-    let o = signet(&["audit", "verify", path_str(&fixture("audit.jsonl"))], Some(SECRET));
+    let o = signet(
+        &["audit", "verify", path_str(&fixture("audit.jsonl"))],
+        Some(SECRET),
+    );
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("OK: 110 entries, chain intact"), "{out}");
-    assert!(out.contains("entries cut from its end cannot be detected"), "{out}");
+    assert!(
+        out.contains("entries cut from its end cannot be detected"),
+        "{out}"
+    );
     assert!(!out.contains(SECRET) && !err.contains(SECRET));
 }
 
@@ -66,7 +76,13 @@ fn verify_json_report_for_tampered_copy() {
                 Some(Value::Number(n)) => n.as_str().to_owned(),
                 _ => String::new(),
             };
-            (line, b.get("kind").and_then(Value::as_str).unwrap_or("").to_owned())
+            (
+                line,
+                b.get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            )
         })
         .collect();
     let want: Vec<(String, String)> = [5, 6, 7]
@@ -74,33 +90,87 @@ fn verify_json_report_for_tampered_copy() {
         .map(|l| (l.to_string(), "link_mismatch".to_owned()))
         .collect();
     assert_eq!(got, want);
-    assert_eq!(m.get("tail_truncation_detectable"), Some(&Value::Bool(false)));
+    assert_eq!(
+        m.get("tail_truncation_detectable"),
+        Some(&Value::Bool(false))
+    );
 }
 
 #[test]
 fn exit_codes() {
     let log = fixture("audit.jsonl");
-    assert_eq!(signet(&["audit", "verify", "/nonexistent/log"], Some(SECRET)).status.code(), Some(66));
-    assert_eq!(signet(&["audit", "verify", path_str(&log)], None).status.code(), Some(64));
-    assert_eq!(signet(&["audit", "verify", "--bogus", path_str(&log)], Some(SECRET)).status.code(), Some(64));
-    assert_eq!(signet(&["audit", "verify", path_str(&log)], Some("abcd")).status.code(), Some(64));
-    assert_eq!(signet(&["audit", "verify", "--help"], None).status.code(), Some(0));
+    assert_eq!(
+        signet(&["audit", "verify", "/nonexistent/log"], Some(SECRET))
+            .status
+            .code(),
+        Some(66)
+    );
+    assert_eq!(
+        signet(&["audit", "verify", path_str(&log)], None)
+            .status
+            .code(),
+        Some(64)
+    );
+    assert_eq!(
+        signet(
+            &["audit", "verify", "--bogus", path_str(&log)],
+            Some(SECRET)
+        )
+        .status
+        .code(),
+        Some(64)
+    );
+    assert_eq!(
+        signet(&["audit", "verify", path_str(&log)], Some("abcd"))
+            .status
+            .code(),
+        Some(64)
+    );
+    assert_eq!(
+        signet(&["audit", "verify", "--help"], None).status.code(),
+        Some(0)
+    );
     let wrong = "00".repeat(32);
-    assert_eq!(signet(&["audit", "verify", path_str(&log)], Some(&wrong)).status.code(), Some(2));
+    assert_eq!(
+        signet(&["audit", "verify", path_str(&log)], Some(&wrong))
+            .status
+            .code(),
+        Some(2)
+    );
     let dir = tempfile::tempdir().expect("tmp");
-    assert_eq!(signet(&["audit", "verify", path_str(dir.path())], Some(SECRET)).status.code(), Some(66));
+    assert_eq!(
+        signet(&["audit", "verify", path_str(dir.path())], Some(SECRET))
+            .status
+            .code(),
+        Some(66)
+    );
 }
 
 #[test]
 fn key_sources_file_flag_and_warning() {
     let log = fixture("audit.jsonl");
     let file = fixture("hmac-secret.hex");
-    let o = signet(&["audit", "verify", "--hmac-secret-file", path_str(&file), path_str(&log)], None);
+    let o = signet(
+        &[
+            "audit",
+            "verify",
+            "--hmac-secret-file",
+            path_str(&file),
+            path_str(&log),
+        ],
+        None,
+    );
     assert_eq!(o.status.code(), Some(0));
-    let o = signet(&["audit", "verify", "--hmac-secret", SECRET, path_str(&log)], None);
+    let o = signet(
+        &["audit", "verify", "--hmac-secret", SECRET, path_str(&log)],
+        None,
+    );
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0));
-    assert!(err.contains("warning: --hmac-secret puts the secret in the process list"), "{err}");
+    assert!(
+        err.contains("warning: --hmac-secret puts the secret in the process list"),
+        "{err}"
+    );
     assert!(!out.contains(SECRET) && !err.contains(SECRET));
 }
 
@@ -114,20 +184,43 @@ fn rotated_keys_need_the_ring() {
     for (id, file) in [("k1", &k1), ("k2", &k2)] {
         let o = signet(
             &[
-                "audit", "append", path_str(&log), "--reason", "rotation test", "--count", "3",
-                "--key-id", id, "--hmac-secret-file", path_str(file),
+                "audit",
+                "append",
+                path_str(&log),
+                "--reason",
+                "rotation test",
+                "--count",
+                "3",
+                "--key-id",
+                id,
+                "--hmac-secret-file",
+                path_str(file),
             ],
             None,
         );
         assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     }
-    let only_k1 = signet(&["audit", "verify", "--hmac-secret-file", path_str(&k1), path_str(&log)], None);
+    let only_k1 = signet(
+        &[
+            "audit",
+            "verify",
+            "--hmac-secret-file",
+            path_str(&k1),
+            path_str(&log),
+        ],
+        None,
+    );
     assert_eq!(only_k1.status.code(), Some(2));
     assert!(text(&only_k1).0.contains("unknown_key"));
     let both = signet(
         &[
-            "audit", "verify", "--hmac-secret-file", path_str(&k1),
-            "--key", &format!("k2={}", path_str(&k2)), path_str(&log),
+            "audit",
+            "verify",
+            "--hmac-secret-file",
+            path_str(&k1),
+            "--key",
+            &format!("k2={}", path_str(&k2)),
+            path_str(&log),
         ],
         None,
     );
@@ -139,23 +232,56 @@ fn rotated_keys_need_the_ring() {
 #[test]
 fn show_tail_count() {
     let log = fixture("audit.jsonl");
-    let o = signet(&["audit", "show", "b0b9f9f6-acf6-489e-95f5-0152036e9297", path_str(&log)], None);
+    let o = signet(
+        &[
+            "audit",
+            "show",
+            "b0b9f9f6-acf6-489e-95f5-0152036e9297",
+            path_str(&log),
+        ],
+        None,
+    );
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(0));
-    assert!(out.contains("\"reason\": \"no commit owner could be resolved\""), "{out}");
+    assert!(
+        out.contains("\"reason\": \"no commit owner could be resolved\""),
+        "{out}"
+    );
     let o = signet(&["audit", "show", "no-such-id", path_str(&log)], None);
     assert_eq!(o.status.code(), Some(66));
 
-    let o = signet(&["audit", "tail", "-n", "2", "--json", "--filter", "metadata._check_name=rate_limit", path_str(&log)], None);
+    let o = signet(
+        &[
+            "audit",
+            "tail",
+            "-n",
+            "2",
+            "--json",
+            "--filter",
+            "metadata._check_name=rate_limit",
+            path_str(&log),
+        ],
+        None,
+    );
     let (out, _) = text(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines.iter().all(|l| l.contains("\"_check_name\":\"rate_limit\"")));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("\"_check_name\":\"rate_limit\""))
+    );
     let all = std::fs::read_to_string(&log).expect("read");
-    let last_rl: Vec<&str> = all.lines().filter(|l| l.contains("\"_check_name\":\"rate_limit\"")).collect();
+    let last_rl: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("\"_check_name\":\"rate_limit\""))
+        .collect();
     assert_eq!(lines, last_rl[last_rl.len() - 2..].to_vec());
 
-    let o = signet(&["audit", "count", "--by", "decision", path_str(&log)], None);
+    let o = signet(
+        &["audit", "count", "--by", "decision", path_str(&log)],
+        None,
+    );
     let (out, _) = text(&o);
     let count = |word: &str| -> u64 {
         out.lines()
@@ -178,7 +304,15 @@ fn concurrent_append_processes_make_one_chain() {
     let children: Vec<_> = (0..4)
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_signet"))
-                .args(["audit", "append", path_str(&log), "--reason", &format!("proc {i}"), "--count", "25"])
+                .args([
+                    "audit",
+                    "append",
+                    path_str(&log),
+                    "--reason",
+                    &format!("proc {i}"),
+                    "--count",
+                    "25",
+                ])
                 .env("SIGNET_HMAC_SECRET", SECRET)
                 .output()
         })
@@ -193,8 +327,13 @@ fn concurrent_append_processes_make_one_chain() {
     let o = signet(&["audit", "verify", "--json", path_str(&log)], Some(SECRET));
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("\"entries\":100") && out.contains("\"last_seq\":99"), "{out}");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&log).expect("meta").permissions());
+    assert!(
+        out.contains("\"entries\":100") && out.contains("\"last_seq\":99"),
+        "{out}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&log).expect("meta").permissions(),
+    );
     assert_eq!(mode & 0o777, 0o600);
 }
 

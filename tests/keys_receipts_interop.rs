@@ -1,10 +1,13 @@
 //! Interop: key files written by `signet keys` and receipts signed with them are checked
 //! by tools we did not write (OpenSSL and Python `cryptography`).
 //!
-//! These tools are required: when `openssl` or `python3` with `cryptography` is missing,
-//! the tests fail rather than skip.
-// Test code: a failed step should stop the test with its message.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+//! These tools are required: when `openssl` or the test venv's Python with
+//! `cryptography` (made by `scripts/test-tools.sh`) is missing, the tests fail rather
+//! than skip.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
+mod support;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -165,8 +168,9 @@ fn ed25519_key_files_and_receipts_interoperate() {
     // (b) Python cryptography verifies it, rejects a modified payload, and reads the
     // private PKCS#8 file to the same public key.
     let sig_hex = signet_audit::util::to_hex(parsed.sig());
+    let py = support::python();
     let o = tool(
-        "python3",
+        s(&py),
         &[
             "-c",
             PY_VERIFY,
@@ -178,7 +182,7 @@ fn ed25519_key_files_and_receipts_interoperate() {
     );
     assert!(
         o.status.success() && text(&o.stdout).trim() == "ok",
-        "python3 cryptography check failed (is python3-cryptography installed?): {}{}",
+        "python cryptography check failed (run scripts/test-tools.sh): {}{}",
         text(&o.stdout),
         text(&o.stderr)
     );

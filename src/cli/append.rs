@@ -52,7 +52,11 @@ fn draft(a: &AppendArgs) -> Result<EntryDraft, Failure> {
         "block" => Decision::Block,
         "redact" => Decision::Redact,
         "escalate" => Decision::Escalate,
-        d => return Err(Failure::usage(format!("--decision {d:?}: expected allow, block, redact or escalate"))),
+        d => {
+            return Err(Failure::usage(format!(
+                "--decision {d:?}: expected allow, block, redact or escalate"
+            )));
+        }
     };
     let mut d = EntryDraft::new(&a.check_name, decision, &a.reason);
     if let Some(o) = &a.owner {
@@ -63,7 +67,11 @@ fn draft(a: &AppendArgs) -> Result<EntryDraft, Failure> {
             "human" => OwnerType::Human,
             "agent" => OwnerType::Agent,
             "policy" => OwnerType::Policy,
-            _ => return Err(Failure::usage("--owner: expected human:ID, agent:ID or policy:ID")),
+            _ => {
+                return Err(Failure::usage(
+                    "--owner: expected human:ID, agent:ID or policy:ID",
+                ));
+            }
         };
         if id.is_empty() {
             return Err(Failure::usage("--owner: empty id"));
@@ -76,7 +84,9 @@ fn draft(a: &AppendArgs) -> Result<EntryDraft, Failure> {
             .split_once('=')
             .ok_or_else(|| Failure::usage(format!("--meta {m:?}: expected KEY=VALUE")))?;
         if k.is_empty() || k.starts_with('_') {
-            return Err(Failure::usage(format!("--meta {k:?}: keys must be non-empty and not start with '_'")));
+            return Err(Failure::usage(format!(
+                "--meta {k:?}: keys must be non-empty and not start with '_'"
+            )));
         }
         d.metadata.insert(k.to_owned(), v.into());
     }
@@ -86,10 +96,9 @@ fn draft(a: &AppendArgs) -> Result<EntryDraft, Failure> {
 pub fn run(a: &AppendArgs) -> CmdResult {
     let template = draft(a)?;
     let ring = key_ring(&a.keys, std::env::var("SIGNET_HMAC_SECRET").ok())?;
-    let key = ring
-        .get(&a.keys.key_id)
-        .cloned()
-        .ok_or_else(|| Failure::usage("no HMAC key: set SIGNET_HMAC_SECRET or pass --hmac-secret-file FILE"))?;
+    let key = ring.get(&a.keys.key_id).cloned().ok_or_else(|| {
+        Failure::usage("no HMAC key: set SIGNET_HMAC_SECRET or pass --hmac-secret-file FILE")
+    })?;
     let opts = JournalOptions {
         sharing: Sharing::MultiProcess,
         ..JournalOptions::default()

@@ -56,15 +56,22 @@ pub fn run(cmd: AuditCmd) -> CmdResult {
 /// Opens a log for reading, mapping failures to exit 66.
 pub fn open_log(path: &Path) -> Result<BufReader<File>, Failure> {
     let f = File::open(path).map_err(|e| {
-        Failure::new(exit::NO_INPUT, format!("cannot read {}: {e}", path.display()))
+        Failure::new(
+            exit::NO_INPUT,
+            format!("cannot read {}: {e}", path.display()),
+        )
     })?;
     if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(Failure::new(exit::NO_INPUT, format!("{} is a directory", path.display())));
+        return Err(Failure::new(
+            exit::NO_INPUT,
+            format!("{} is a directory", path.display()),
+        ));
     }
     Ok(BufReader::with_capacity(1 << 16, f))
 }
 
-const NO_CHECKPOINT: &str = "no checkpoint covers this log: entries cut from its end cannot be detected";
+const NO_CHECKPOINT: &str =
+    "no checkpoint covers this log: entries cut from its end cannot be detected";
 
 fn run_verify(a: &VerifyArgs) -> CmdResult {
     let ring = key_ring(&a.keys, std::env::var("SIGNET_HMAC_SECRET").ok())?;
@@ -75,7 +82,10 @@ fn run_verify(a: &VerifyArgs) -> CmdResult {
     }
     let reader = open_log(&a.log)?;
     let rep = verify::verify(reader, &ring).map_err(|e| {
-        Failure::new(exit::NO_INPUT, format!("error reading {}: {e}", a.log.display()))
+        Failure::new(
+            exit::NO_INPUT,
+            format!("error reading {}: {e}", a.log.display()),
+        )
     })?;
     if a.json {
         let mut out = Vec::new();
@@ -84,7 +94,11 @@ fn run_verify(a: &VerifyArgs) -> CmdResult {
     } else {
         print_report(&a.log, &rep);
     }
-    Ok(if rep.is_intact() { exit::OK } else { exit::INTEGRITY })
+    Ok(if rep.is_intact() {
+        exit::OK
+    } else {
+        exit::INTEGRITY
+    })
 }
 
 fn print_report(path: &Path, rep: &Report) {
@@ -97,7 +111,11 @@ fn print_report(path: &Path, rep: &Report) {
         println!(
             "OK: {} entries, chain intact ({})",
             rep.entries,
-            if keys.is_empty() { "empty log".to_owned() } else { format!("verified by key {}", keys.join(", ")) }
+            if keys.is_empty() {
+                "empty log".to_owned()
+            } else {
+                format!("verified by key {}", keys.join(", "))
+            }
         );
     } else {
         println!(
@@ -117,7 +135,10 @@ fn print_report(path: &Path, rep: &Report) {
             );
         }
         if rep.break_count > rep.breaks.len() as u64 {
-            println!("  ... and {} more", rep.break_count - rep.breaks.len() as u64);
+            println!(
+                "  ... and {} more",
+                rep.break_count - rep.breaks.len() as u64
+            );
         }
     }
     for w in &rep.warnings {
@@ -130,7 +151,10 @@ fn print_report(path: &Path, rep: &Report) {
         );
     }
     if rep.legacy_entries > 0 {
-        println!("note: {} entries have no _seq (written by signet 0.1)", rep.legacy_entries);
+        println!(
+            "note: {} entries have no _seq (written by signet 0.1)",
+            rep.legacy_entries
+        );
     }
     if !rep.tail_truncation_detectable {
         println!("note: {NO_CHECKPOINT}");
@@ -148,26 +172,53 @@ fn report_json(path: &Path, rep: &Report) -> Value {
     let item = |line: u64, id: &Option<String>, kind: &str, detail: &str| {
         let mut b = Map::new();
         b.insert("line".into(), line.into());
-        b.insert("entry_id".into(), id.clone().map_or(Value::Null, Value::from));
+        b.insert(
+            "entry_id".into(),
+            id.clone().map_or(Value::Null, Value::from),
+        );
         b.insert("kind".into(), kind.into());
         b.insert("detail".into(), detail.into());
         Value::Object(b)
     };
     m.insert(
         "breaks".into(),
-        Value::Array(rep.breaks.iter().map(|b| item(b.line, &b.entry_id, b.kind.as_str(), &b.detail)).collect()),
+        Value::Array(
+            rep.breaks
+                .iter()
+                .map(|b| item(b.line, &b.entry_id, b.kind.as_str(), &b.detail))
+                .collect(),
+        ),
     );
     m.insert(
         "warnings".into(),
-        Value::Array(rep.warnings.iter().map(|w| item(w.line, &w.entry_id, w.kind, &w.detail)).collect()),
+        Value::Array(
+            rep.warnings
+                .iter()
+                .map(|w| item(w.line, &w.entry_id, w.kind, &w.detail))
+                .collect(),
+        ),
     );
     m.insert(
         "verified_by_key".into(),
-        Value::Object(rep.verified_by_key.iter().map(|(k, n)| (k.clone(), Value::from(*n))).collect()),
+        Value::Object(
+            rep.verified_by_key
+                .iter()
+                .map(|(k, n)| (k.clone(), Value::from(*n)))
+                .collect(),
+        ),
     );
-    m.insert("last_seq".into(), rep.last_seq.map_or(Value::Null, Value::from));
-    m.insert("last_hmac".into(), rep.last_hmac.clone().map_or(Value::Null, Value::from));
-    m.insert("tail_truncation_detectable".into(), rep.tail_truncation_detectable.into());
+    m.insert(
+        "last_seq".into(),
+        rep.last_seq.map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "last_hmac".into(),
+        rep.last_hmac.clone().map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "tail_truncation_detectable".into(),
+        rep.tail_truncation_detectable.into(),
+    );
     if !rep.tail_truncation_detectable {
         m.insert("note".into(), NO_CHECKPOINT.into());
     }

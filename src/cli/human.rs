@@ -88,7 +88,10 @@ pub fn summary(m: &Map) -> String {
         .and_then(|x| x.get("_seq"))
         .map(compact)
         .unwrap_or_else(|| "-".into());
-    let check = match meta.and_then(|x| x.get("_check_name")).and_then(Value::as_str) {
+    let check = match meta
+        .and_then(|x| x.get("_check_name"))
+        .and_then(Value::as_str)
+    {
         Some(c) => format!("{}/{c}", s("check_name")),
         None => s("check_name").to_owned(),
     };
@@ -132,6 +135,9 @@ mod tests {
     #[test]
     fn pretty_keeps_floats() {
         let (v, _) = json::parse(br#"{"a":[1,0.294],"b":{}}"#).expect("json");
-        assert_eq!(pretty(&v), "{\n  \"a\": [\n    1,\n    0.294\n  ],\n  \"b\": {}\n}");
+        assert_eq!(
+            pretty(&v),
+            "{\n  \"a\": [\n    1,\n    0.294\n  ],\n  \"b\": {}\n}"
+        );
     }
 }

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "signet", version, about = "Audit gateway: every request admitted, inspected and committed to a verifiable log")]
+#[command(
+    name = "signet",
+    version,
+    about = "Audit gateway: every request admitted, inspected and committed to a verifiable log"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -65,17 +65,17 @@ pub struct CountArgs {
 
 /// Calls `f(line_number, line_bytes, entry)` for every line; returns lines that were
 /// not entries.
-fn each_entry(
-    log: &std::path::Path,
-    mut f: impl FnMut(u64, &[u8], &Map),
-) -> Result<u64, Failure> {
+fn each_entry(log: &std::path::Path, mut f: impl FnMut(u64, &[u8], &Map)) -> Result<u64, Failure> {
     let mut r = open_log(log)?;
     let mut buf = Vec::new();
     let (mut n, mut bad) = (0u64, 0u64);
     loop {
         buf.clear();
         let got = r.read_until(b'\n', &mut buf).map_err(|e| {
-            Failure::new(exit::NO_INPUT, format!("error reading {}: {e}", log.display()))
+            Failure::new(
+                exit::NO_INPUT,
+                format!("error reading {}: {e}", log.display()),
+            )
         })?;
         if got == 0 {
             break;
@@ -101,7 +101,10 @@ pub fn show(a: &ShowArgs) -> CmdResult {
         }
     })?;
     let Some((n, line, m)) = found else {
-        return Err(Failure::new(exit::NO_INPUT, format!("no entry {} in {}", a.entry_id, a.log.display())));
+        return Err(Failure::new(
+            exit::NO_INPUT,
+            format!("no entry {} in {}", a.entry_id, a.log.display()),
+        ));
     };
     if a.raw {
         println!("{}", String::from_utf8_lossy(&line));
@@ -146,7 +149,11 @@ pub fn tail(a: &TailArgs) -> CmdResult {
     let filters = parse_filters(&a.filters)?;
     let mut keep: VecDeque<(Vec<u8>, Map)> = VecDeque::with_capacity(a.n.min(4096));
     each_entry(&a.log, |_, line, m| {
-        if a.n == 0 || !filters.iter().all(|(p, v)| field_text(m, p).as_deref() == Some(v)) {
+        if a.n == 0
+            || !filters
+                .iter()
+                .all(|(p, v)| field_text(m, p).as_deref() == Some(v))
+        {
             return;
         }
         if keep.len() == a.n {
@@ -180,7 +187,11 @@ pub fn count(a: &CountArgs) -> CmdResult {
             CountBy::Owner => {
                 let t = field_text(m, &["owner_type".into()]).unwrap_or_default();
                 let id = field_text(m, &["owner_id".into()]).unwrap_or_default();
-                if id.is_empty() { t } else { format!("{t}:{id}") }
+                if id.is_empty() {
+                    t
+                } else {
+                    format!("{t}:{id}")
+                }
             }
             CountBy::Decision => field_text(m, &["decision".into()]).unwrap_or_default(),
         };

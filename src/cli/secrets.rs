@@ -30,9 +30,7 @@ pub struct KeyArgs {
 /// Builds the key ring from the flags and `SIGNET_HMAC_SECRET`.
 pub fn key_ring(args: &KeyArgs, env_secret: Option<String>) -> Result<KeyRing, Failure> {
     let mut ring = KeyRing::new();
-    let bad = |what: &str, e: signet_audit::key::KeyError| {
-        Failure::usage(format!("{what}: {e}"))
-    };
+    let bad = |what: &str, e: signet_audit::key::KeyError| Failure::usage(format!("{what}: {e}"));
     let primary = if let Some(s) = &args.hmac_secret {
         eprintln!(
             "signet: warning: --hmac-secret puts the secret in the process list; use SIGNET_HMAC_SECRET or --hmac-secret-file"

@@ -202,7 +202,8 @@ mod tests {
         d.owner_id = "alice@example.com".into();
         d.owner_type = OwnerType::Human;
         d.metadata.insert("status".into(), Value::from(200u64));
-        d.metadata.insert("path".into(), "/v1/chat/completions".into());
+        d.metadata
+            .insert("path".into(), "/v1/chat/completions".into());
         let s = seal(&d, 7, &"0".repeat(64), &key()).expect("seal");
         let body = &s.line[..s.line.len() - 1];
         let (_, canonical) = json::parse(body).expect("json");
@@ -212,7 +213,10 @@ mod tests {
         assert_eq!(v.key_id.as_deref(), Some("k1"));
         assert_eq!(v.entry_id, d.entry_id);
         assert!(key().mac(&v.payload_parts(body)).ct_eq_hex(&v.hmac));
-        assert_eq!(s.payload(), [v.payload_parts(body)[0], v.payload_parts(body)[1]].concat());
+        assert_eq!(
+            s.payload(),
+            [v.payload_parts(body)[0], v.payload_parts(body)[1]].concat()
+        );
         let text = String::from_utf8(s.line.clone()).expect("utf8");
         assert!(text.contains(r#""_anchor":{"backend":"none"}"#), "{text}");
     }

@@ -586,7 +586,8 @@ impl<'a> Parser<'a> {
                             } else if (0xdc00..0xe000).contains(&cp) {
                                 return Err(self.err("unpaired surrogate"));
                             }
-                            let c = char::from_u32(cp).ok_or_else(|| self.err("invalid code point"))?;
+                            let c =
+                                char::from_u32(cp).ok_or_else(|| self.err("invalid code point"))?;
                             let mut buf = [0u8; 4];
                             out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                         }

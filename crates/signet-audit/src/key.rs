@@ -81,12 +81,13 @@ impl HmacKey {
 
     /// Reads a hex key from a file.
     pub fn from_file(id: &str, path: &Path) -> Result<Self, KeyError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-            KeyError::Read {
-                path: path.display().to_string(),
-                source,
-            }
-        })?);
+        let text =
+            Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+            );
         Self::from_hex(id, &text)
     }
 
@@ -131,7 +132,7 @@ impl HmacKey {
 
 fn decode_hex_secret(hex: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let h = hex.as_bytes();
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return Err(KeyError::NotHex);
     }
     let mut out = Zeroizing::new(Vec::with_capacity(h.len() / 2));
@@ -227,10 +228,22 @@ mod tests {
             HmacKey::from_hex("k1", &HEX[..62]),
             Err(KeyError::TooShort(31))
         ));
-        assert!(matches!(HmacKey::from_hex("k1", "zz"), Err(KeyError::NotHex)));
-        assert!(matches!(HmacKey::from_hex("k1", "abc"), Err(KeyError::NotHex)));
-        assert!(matches!(HmacKey::from_hex("a;b", HEX), Err(KeyError::BadKeyId)));
-        assert!(matches!(HmacKey::from_hex("", HEX), Err(KeyError::BadKeyId)));
+        assert!(matches!(
+            HmacKey::from_hex("k1", "zz"),
+            Err(KeyError::NotHex)
+        ));
+        assert!(matches!(
+            HmacKey::from_hex("k1", "abc"),
+            Err(KeyError::NotHex)
+        ));
+        assert!(matches!(
+            HmacKey::from_hex("a;b", HEX),
+            Err(KeyError::BadKeyId)
+        ));
+        assert!(matches!(
+            HmacKey::from_hex("", HEX),
+            Err(KeyError::BadKeyId)
+        ));
     }
 
     #[test]
@@ -252,7 +265,8 @@ mod tests {
     #[test]
     fn ring_refuses_duplicates() {
         let mut r = KeyRing::new();
-        r.add(HmacKey::from_hex("k1", HEX).expect("key")).expect("add");
+        r.add(HmacKey::from_hex("k1", HEX).expect("key"))
+            .expect("add");
         assert!(r.add(HmacKey::from_hex("k1", HEX).expect("key")).is_err());
         assert!(r.get("k1").is_some());
         assert!(r.get("k2").is_none());

@@ -210,9 +210,15 @@ mod tests {
             (LINE.replace(r#""ts_ns":12"#, r#""ts_ns":1.5"#), "ts_ns"),
             (LINE.replace(r#""_seq":3"#, r#""_seq":"3""#), "_seq"),
             (LINE.replace(r#"["human:a"]"#, "[1]"), "approval_chain"),
-            (LINE.replace(r#""reason":"r""#, r#""reason":null"#), "reason"),
+            (
+                LINE.replace(r#""reason":"r""#, r#""reason":null"#),
+                "reason",
+            ),
             (LINE.replace(r#""owner_id":"a","#, ""), "missing"),
-            (LINE.replace(r#""reason":"r""#, r#""reason":"r","zzz":1"#), "unexpected"),
+            (
+                LINE.replace(r#""reason":"r""#, r#""reason":"r","zzz":1"#),
+                "unexpected",
+            ),
         ];
         for (line, what) in cases {
             let e = LineView::parse(line.as_bytes()).expect_err(what);

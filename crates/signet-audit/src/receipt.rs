@@ -490,6 +490,7 @@ mod tests {
         let mut wrong_entry = good.clone();
         wrong_entry.entry_id = "00000000-0000-4000-8000-000000000000".into();
         let tampered = line(0).replace("carol@example.com", "carol@example.org");
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(
             &str,
             Receipt,

@@ -19,7 +19,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Decodes lowercase or uppercase hex; `None` if malformed.
 pub fn from_hex(s: &str) -> Option<Vec<u8>> {
     let h = s.as_bytes();
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return None;
     }
     h.chunks_exact(2)
@@ -37,6 +37,10 @@ pub fn is_hex64(s: &str) -> bool {
 }
 
 /// Fills `buf` from the OS random source.
+#[allow(
+    clippy::panic,
+    reason = "no safe fallback exists without OS randomness"
+)]
 pub fn fill_random(buf: &mut [u8]) {
     if let Err(e) = getrandom::fill(buf) {
         // Without an OS random source no key or id can be made safely.

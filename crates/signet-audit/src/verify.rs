@@ -151,7 +151,12 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
             LineRead::Eof => break,
             LineRead::TooLong => {
                 rep.lines = n;
-                rep.push(n, None, BreakKind::MalformedLine, format!("line longer than {MAX_LINE} bytes"));
+                rep.push(
+                    n,
+                    None,
+                    BreakKind::MalformedLine,
+                    format!("line longer than {MAX_LINE} bytes"),
+                );
                 unreadable(&mut rep, &mut prev);
                 continue;
             }
@@ -164,7 +169,10 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
                 n,
                 id.as_deref(),
                 BreakKind::TornTail,
-                format!("last line has no newline ({} bytes): incomplete write or cut", buf.len()),
+                format!(
+                    "last line has no newline ({} bytes): incomplete write or cut",
+                    buf.len()
+                ),
             );
             break;
         }
@@ -172,7 +180,11 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
         let view = match LineView::parse(body) {
             Ok(v) => v,
             Err(e) => {
-                let detail = if body.is_empty() { "empty line".to_owned() } else { e.to_string() };
+                let detail = if body.is_empty() {
+                    "empty line".to_owned()
+                } else {
+                    e.to_string()
+                };
                 rep.push(n, None, BreakKind::MalformedLine, detail);
                 unreadable(&mut rep, &mut prev);
                 continue;
@@ -181,17 +193,37 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
         rep.entries += 1;
         let id = Some(view.entry_id.as_str());
         if !view.canonical {
-            rep.push(n, id, BreakKind::NonCanonical, "line is not in canonical JSON form".into());
+            rep.push(
+                n,
+                id,
+                BreakKind::NonCanonical,
+                "line is not in canonical JSON form".into(),
+            );
         }
         match view.key_id.as_deref() {
-            None => rep.push(n, id, BreakKind::MissingKeyId, "metadata has no _signing_key_id".into()),
+            None => rep.push(
+                n,
+                id,
+                BreakKind::MissingKeyId,
+                "metadata has no _signing_key_id".into(),
+            ),
             Some(kid) => match ring.get(kid) {
-                None => rep.push(n, id, BreakKind::UnknownKey, format!("no key with id {kid:?} was given")),
+                None => rep.push(
+                    n,
+                    id,
+                    BreakKind::UnknownKey,
+                    format!("no key with id {kid:?} was given"),
+                ),
                 Some(key) => {
                     if key.mac(&view.payload_parts(body)).ct_eq_hex(&view.hmac) {
                         *rep.verified_by_key.entry(kid.to_owned()).or_default() += 1;
                     } else {
-                        rep.push(n, id, BreakKind::SelfMismatch, format!("hmac does not match the entry under key {kid:?}"));
+                        rep.push(
+                            n,
+                            id,
+                            BreakKind::SelfMismatch,
+                            format!("hmac does not match the entry under key {kid:?}"),
+                        );
                     }
                 }
             },
@@ -215,9 +247,19 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
             (Some(s), last) => {
                 let expected = last.map_or(n - 1, |l| l + 1);
                 if s > expected {
-                    rep.push(n, id, BreakKind::SeqGap, format!("_seq {s}, expected {expected}"));
+                    rep.push(
+                        n,
+                        id,
+                        BreakKind::SeqGap,
+                        format!("_seq {s}, expected {expected}"),
+                    );
                 } else if s < expected {
-                    rep.push(n, id, BreakKind::SeqDuplicate, format!("_seq {s}, expected {expected}"));
+                    rep.push(
+                        n,
+                        id,
+                        BreakKind::SeqDuplicate,
+                        format!("_seq {s}, expected {expected}"),
+                    );
                 }
                 rep.last_seq = Some(last.map_or(s, |l| l.max(s)));
             }
@@ -225,14 +267,22 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
                 n,
                 id,
                 BreakKind::SeqGap,
-                format!("entry has no _seq after sequenced entries (expected {})", l + 1),
+                format!(
+                    "entry has no _seq after sequenced entries (expected {})",
+                    l + 1
+                ),
             ),
             (None, None) => rep.legacy_entries += 1,
         }
         if let Some(t) = last_ts
             && view.ts_ns < t
         {
-            rep.warn(n, &view.entry_id, "ts_non_monotonic", format!("ts_ns {} is before the previous entry's {t}", view.ts_ns));
+            rep.warn(
+                n,
+                &view.entry_id,
+                "ts_non_monotonic",
+                format!("ts_ns {} is before the previous entry's {t}", view.ts_ns),
+            );
         }
         last_ts = Some(view.ts_ns);
         rep.last_hmac = Some(view.hmac.clone());
@@ -284,7 +334,11 @@ fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<LineRead> {
         }
         r.consume(used);
         if done {
-            return Ok(if too_long { LineRead::TooLong } else { LineRead::Line { terminated: true } });
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line { terminated: true }
+            });
         }
     }
 }
@@ -320,7 +374,10 @@ mod tests {
 
     fn kinds(data: &[u8]) -> Vec<(u64, &'static str)> {
         let rep = verify(data, &ring()).expect("verify");
-        rep.breaks.iter().map(|b| (b.line, b.kind.as_str())).collect()
+        rep.breaks
+            .iter()
+            .map(|b| (b.line, b.kind.as_str()))
+            .collect()
     }
 
     #[test]
@@ -365,6 +422,9 @@ mod tests {
         data.extend_from_slice(&log(1));
         // Line 3 repeats _seq 0 (line 2 took _seq 1); its link cannot be judged after an
         // unreadable line.
-        assert_eq!(kinds(&data), vec![(2, "malformed_line"), (3, "seq_duplicate")]);
+        assert_eq!(
+            kinds(&data),
+            vec![(2, "malformed_line"), (3, "seq_duplicate")]
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! `crash_child`, which appends from several threads through the group-commit writer
 //! and prints `ACK <entry_id>` only from the completion callback.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -28,7 +30,9 @@ fn key() -> HmacKey {
 /// Runs only inside the re-executed child; a no-op in a normal test run.
 #[test]
 fn crash_child() {
-    let Ok(path) = std::env::var(CHILD_ENV) else { return };
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let j = Journal::open(Path::new(&path), key(), JournalOptions::default()).expect("child open");
     let w = JournalWriter::spawn(j, WriterOptions::default()).expect("spawn");
     let (tx, rx) = mpsc::channel::<String>();
@@ -44,14 +48,17 @@ fn crash_child() {
                 d.metadata.insert("i".into(), i.into());
                 let tx = tx.clone();
                 let id = d.entry_id.clone();
-                h.submit(d, Box::new(move |r| {
-                    if r.is_ok() {
-                        let _ = tx.send(id);
-                    }
-                }))
+                h.submit(
+                    d,
+                    Box::new(move |r| {
+                        if r.is_ok() {
+                            let _ = tx.send(id);
+                        }
+                    }),
+                )
                 .expect("submit");
                 i += 1;
-                if i % 8 == 0 {
+                if i.is_multiple_of(8) {
                     std::thread::yield_now();
                 }
             }
@@ -102,18 +109,34 @@ fn acknowledged_entries_survive_sigkill() {
         // Reopening recovers any torn tail; it must succeed every time.
         drop(Journal::open(&path, key(), JournalOptions::default()).expect("reopen after kill"));
     }
-    assert!(acked.len() > 100, "children acknowledged too little to mean anything: {}", acked.len());
+    assert!(
+        acked.len() > 100,
+        "children acknowledged too little to mean anything: {}",
+        acked.len()
+    );
     let text = std::fs::read_to_string(&path).expect("read");
     let present: HashSet<&str> = text
         .lines()
         .filter_map(|l| l.split("\"entry_id\":\"").nth(1))
         .filter_map(|r| r.split('"').next())
         .collect();
-    let lost: Vec<&String> = acked.iter().filter(|id| !present.contains(id.as_str())).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged entries lost after {kills} kills", lost.len(), acked.len());
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|id| !present.contains(id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged entries lost after {kills} kills",
+        lost.len(),
+        acked.len()
+    );
     let mut ring = KeyRing::new();
     ring.add(key()).expect("ring");
     let r = verify(text.as_bytes(), &ring).expect("verify");
     assert!(r.is_intact(), "{:?}", r.breaks);
-    eprintln!("crash test: {kills} SIGKILLs, {} acknowledged, {} in log, 0 lost", acked.len(), r.entries);
+    eprintln!(
+        "crash test: {kills} SIGKILLs, {} acknowledged, {} in log, 0 lost",
+        acked.len(),
+        r.entries
+    );
 }

@@ -1,6 +1,8 @@
 //! Journal behaviour on real files: creation, refusal, locking, torn tails, files
 //! changed under the writer, multi-process appends.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -33,11 +35,20 @@ fn creates_0600_and_honours_configured_mode() {
     let dir = tempfile::tempdir().expect("tmp");
     let p = dir.path().join("a.jsonl");
     open(&p).expect("open");
-    assert_eq!(std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
     let q = dir.path().join("b.jsonl");
-    let opts = JournalOptions { mode: 0o640, ..JournalOptions::default() };
+    let opts = JournalOptions {
+        mode: 0o640,
+        ..JournalOptions::default()
+    };
     Journal::open(&q, key(), opts).expect("open");
-    assert_eq!(std::fs::metadata(&q).expect("meta").permissions().mode() & 0o777, 0o640);
+    assert_eq!(
+        std::fs::metadata(&q).expect("meta").permissions().mode() & 0o777,
+        0o640
+    );
 }
 
 #[test]
@@ -51,7 +62,10 @@ fn refuses_symlinks_and_directories() {
     let dangling = dir.path().join("dangling.jsonl");
     std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).expect("symlink");
     assert_eq!(open(&dangling).err(), Some(JournalError::Symlink));
-    assert!(!dir.path().join("nowhere").exists(), "must not create through a symlink");
+    assert!(
+        !dir.path().join("nowhere").exists(),
+        "must not create through a symlink"
+    );
     assert_eq!(open(dir.path()).err(), Some(JournalError::NotRegular));
 }
 
@@ -66,7 +80,10 @@ fn single_writer_holds_the_lock() {
         lock_timeout: std::time::Duration::from_millis(200),
         ..JournalOptions::default()
     };
-    assert_eq!(Journal::open(&p, key(), multi.clone()).err(), Some(JournalError::Locked));
+    assert_eq!(
+        Journal::open(&p, key(), multi.clone()).err(),
+        Some(JournalError::Locked)
+    );
     drop(j);
     let mut m = Journal::open(&p, key(), multi).expect("open multi after release");
     m.append(note("after")).expect("append");
@@ -82,8 +99,16 @@ fn torn_tail_is_moved_aside_and_recorded() {
     }
     drop(j);
     let torn = b"{\"approval_chain\":[],\"check_name\":\"half";
-    std::fs::OpenOptions::new().append(true).open(&p).expect("open").write_all(torn).expect("write");
-    assert_eq!(check(&p).breaks.last().map(|b| b.kind.as_str()), Some("torn_tail"));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&p)
+        .expect("open")
+        .write_all(torn)
+        .expect("write");
+    assert_eq!(
+        check(&p).breaks.last().map(|b| b.kind.as_str()),
+        Some("torn_tail")
+    );
 
     let mut j = open(&p).expect("reopen");
     let rec = j.recovered().to_vec();
@@ -98,8 +123,14 @@ fn torn_tail_is_moved_aside_and_recorded() {
     assert!(r.is_intact(), "{:?}", r.breaks);
     let text = std::fs::read_to_string(&p).expect("read");
     let rec_line = text.lines().nth(3).expect("line 4");
-    assert!(rec_line.contains("\"check_name\":\"journal.recovery\""), "{rec_line}");
-    assert!(rec_line.contains(&format!("\"torn_bytes\":{}", torn.len())), "{rec_line}");
+    assert!(
+        rec_line.contains("\"check_name\":\"journal.recovery\""),
+        "{rec_line}"
+    );
+    assert!(
+        rec_line.contains(&format!("\"torn_bytes\":{}", torn.len())),
+        "{rec_line}"
+    );
 }
 
 #[test]
@@ -115,7 +146,12 @@ fn removed_or_foreign_grown_file_fails_closed() {
     let q = dir.path().join("b.jsonl");
     let mut j = open(&q).expect("open");
     j.append(note("one")).expect("append");
-    std::fs::OpenOptions::new().append(true).open(&q).expect("open").write_all(b"x\n").expect("w");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&q)
+        .expect("open")
+        .write_all(b"x\n")
+        .expect("w");
     assert_eq!(j.append(note("two")).err(), Some(JournalError::Diverged));
 }
 
@@ -127,12 +163,17 @@ fn refuses_to_chain_onto_a_forged_or_broken_tail() {
     j.append(note("one")).expect("append");
     drop(j);
     // Forge: rewrite the reason of the only line, keeping its MAC.
-    let text = std::fs::read_to_string(&p).expect("read").replace("\"one\"", "\"two\"");
+    let text = std::fs::read_to_string(&p)
+        .expect("read")
+        .replace("\"one\"", "\"two\"");
     std::fs::write(&p, text).expect("write");
     assert_eq!(open(&p).err(), Some(JournalError::TailMacMismatch));
 
     std::fs::write(&p, b"{\"not\":\"an entry\"}\n").expect("write");
-    assert!(matches!(open(&p).err(), Some(JournalError::TailUnreadable(_))));
+    assert!(matches!(
+        open(&p).err(),
+        Some(JournalError::TailUnreadable(_))
+    ));
 }
 
 #[test]
@@ -143,7 +184,10 @@ fn multi_process_mode_interleaves_into_one_chain() {
         .map(|t| {
             let p = p.clone();
             std::thread::spawn(move || {
-                let opts = JournalOptions { sharing: Sharing::MultiProcess, ..JournalOptions::default() };
+                let opts = JournalOptions {
+                    sharing: Sharing::MultiProcess,
+                    ..JournalOptions::default()
+                };
                 let mut j = Journal::open(&p, key(), opts).expect("open");
                 for i in 0..50 {
                     j.append(note(&format!("{t}-{i}"))).expect("append");

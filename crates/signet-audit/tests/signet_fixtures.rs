@@ -1,6 +1,8 @@
 //! Logs written by the real Python signet 0.1.10 must verify, floats included, and each
 //! tampered copy must fail at the right line with the right kind.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
 use std::path::PathBuf;
 
 use signet_audit::journal::{Journal, JournalOptions};
@@ -9,7 +11,9 @@ use signet_audit::verify::{Report, verify};
 use signet_audit::{Decision, EntryDraft};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/signet-0.1").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/signet-0.1")
+        .join(name)
 }
 
 fn key() -> HmacKey {
@@ -35,7 +39,10 @@ fn real_signet_logs_verify() {
     assert_eq!(r.legacy_entries, 110);
     assert_eq!(r.verified_by_key.get("k1"), Some(&110));
     let text = std::fs::read_to_string(fixture("audit.jsonl")).expect("read");
-    assert!(text.contains("\"retry_after_seconds\":0.294"), "fixture has floats");
+    assert!(
+        text.contains("\"retry_after_seconds\":0.294"),
+        "fixture has floats"
+    );
 
     let r = check("audit-anchored.jsonl");
     assert!(r.is_intact(), "{:?}", r.breaks);
@@ -48,10 +55,17 @@ fn tampered_copies_fail_where_signet_says() {
         ("tampered/modify.jsonl", &[(4, "self_mismatch")]),
         ("tampered/delete_mid.jsonl", &[(6, "link_mismatch")]),
         ("tampered/delete_first.jsonl", &[(1, "link_mismatch")]),
-        ("tampered/insert.jsonl", &[(4, "self_mismatch"), (4, "link_mismatch")]),
+        (
+            "tampered/insert.jsonl",
+            &[(4, "self_mismatch"), (4, "link_mismatch")],
+        ),
         (
             "tampered/reorder.jsonl",
-            &[(5, "link_mismatch"), (6, "link_mismatch"), (7, "link_mismatch")],
+            &[
+                (5, "link_mismatch"),
+                (6, "link_mismatch"),
+                (7, "link_mismatch"),
+            ],
         ),
     ];
     for (name, want) in cases {
@@ -73,7 +87,11 @@ fn our_writer_continues_a_signet_log() {
     std::fs::copy(fixture("audit.jsonl"), &path).expect("copy");
     let mut j = Journal::open(&path, key(), JournalOptions::default()).expect("open");
     let c = j
-        .append(EntryDraft::new("operator.note", Decision::Escalate, "continued by signet-gateway"))
+        .append(EntryDraft::new(
+            "operator.note",
+            Decision::Escalate,
+            "continued by signet-gateway",
+        ))
         .expect("append");
     assert_eq!(c.seq, 110, "legacy entries are numbered by position");
     drop(j);
@@ -81,5 +99,8 @@ fn our_writer_continues_a_signet_log() {
     ring.add(key()).expect("ring");
     let r = verify(&std::fs::read(&path).expect("read")[..], &ring).expect("verify");
     assert!(r.is_intact(), "{:?}", r.breaks);
-    assert_eq!((r.entries, r.legacy_entries, r.last_seq), (111, 110, Some(110)));
+    assert_eq!(
+        (r.entries, r.legacy_entries, r.last_seq),
+        (111, 110, Some(110))
+    );
 }

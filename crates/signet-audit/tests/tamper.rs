@@ -1,6 +1,8 @@
 //! Tamper suite: one valid log, a table of labelled corruptions, and for each the exact
 //! (line, kind) breaks the verifier must report.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
 use signet_audit::entry::{Decision, EntryDraft, OwnerType, seal};
 use signet_audit::json::Value;
 use signet_audit::key::{HmacKey, KeyRing};
@@ -25,7 +27,8 @@ fn draft(i: usize) -> EntryDraft {
     d.request_fingerprint = format!("sha256:{}", "ab".repeat(32));
     d.ts_ns = 1_795_000_000_000_000_000 + i as u64 * 1000;
     d.metadata.insert("status".into(), Value::from(200u64));
-    d.metadata.insert("path".into(), "/v1/chat/completions".into());
+    d.metadata
+        .insert("path".into(), "/v1/chat/completions".into());
     d
 }
 
@@ -113,7 +116,10 @@ fn flipping_any_field_is_caught_at_its_line() {
         ("path", &[(4, "self_mismatch")]),
         ("status", &[(4, "self_mismatch")]),
         // Line 4 now claims _seq 4, which line 5 also holds.
-        ("_seq", &[(4, "self_mismatch"), (4, "seq_gap"), (5, "seq_duplicate")]),
+        (
+            "_seq",
+            &[(4, "self_mismatch"), (4, "seq_gap"), (5, "seq_duplicate")],
+        ),
         ("_signing_key_id", &[(4, "unknown_key")]),
         ("_anchor", &[(4, "self_mismatch")]),
         ("owner_id", &[(4, "self_mismatch")]),
@@ -131,11 +137,14 @@ fn flipping_any_field_is_caught_at_its_line() {
     }
 }
 
+/// A labelled corruption: label, corrupted lines, expected (line, kind) breaks.
+type Case = (&'static str, Vec<Vec<u8>>, Vec<(u64, &'static str)>);
+
 #[test]
 fn structural_corruptions() {
     let l = lines();
     let h = |i: usize| hmac_of(&l[i]);
-    let mut cases: Vec<(&str, Vec<Vec<u8>>, Vec<(u64, &str)>)> = Vec::new();
+    let mut cases: Vec<Case> = Vec::new();
 
     let mut v = l.clone();
     v.remove(3);
@@ -143,11 +152,19 @@ fn structural_corruptions() {
 
     let mut v = l.clone();
     v.remove(0);
-    cases.push(("drop first line", v, vec![(1, "link_mismatch"), (1, "seq_gap")]));
+    cases.push((
+        "drop first line",
+        v,
+        vec![(1, "link_mismatch"), (1, "seq_gap")],
+    ));
 
     let mut v = l.clone();
     v.insert(3, l[3].clone());
-    cases.push(("duplicate line 4", v, vec![(5, "link_mismatch"), (5, "seq_duplicate")]));
+    cases.push((
+        "duplicate line 4",
+        v,
+        vec![(5, "link_mismatch"), (5, "seq_duplicate")],
+    ));
 
     let mut v = l.clone();
     v.swap(2, 3);
@@ -170,7 +187,11 @@ fn structural_corruptions() {
     cases.push((
         "insert forged line after 4",
         v,
-        vec![(5, "self_mismatch"), (6, "link_mismatch"), (6, "seq_duplicate")],
+        vec![
+            (5, "self_mismatch"),
+            (6, "link_mismatch"),
+            (6, "seq_duplicate"),
+        ],
     ));
 
     // Re-MAC line 3 under a key id the verifier does not hold.
@@ -178,7 +199,11 @@ fn structural_corruptions() {
     let resealed = seal(&draft(2), 2, &h(1), &other).expect("seal");
     let mut v = l.clone();
     v[2] = resealed.line;
-    cases.push(("re-MAC line 3 under unknown key", v, vec![(3, "unknown_key"), (4, "link_mismatch")]));
+    cases.push((
+        "re-MAC line 3 under unknown key",
+        v,
+        vec![(3, "unknown_key"), (4, "link_mismatch")],
+    ));
 
     let mut v = l.clone();
     let last = v.len() - 1;

@@ -171,7 +171,11 @@ impl Journal {
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(JournalError::Symlink),
             Err(e) => return Err(JournalError::io("create audit log")(e)),
         };
-        if !file.metadata().map_err(JournalError::io("stat log"))?.is_file() {
+        if !file
+            .metadata()
+            .map_err(JournalError::io("stat log"))?
+            .is_file()
+        {
             return Err(JournalError::NotRegular);
         }
         if created {
@@ -232,7 +236,10 @@ impl Journal {
 
     /// Appends entries durably with one write and one fsync; one result per draft, in
     /// order. A draft that cannot be sealed fails alone; an I/O failure fails them all.
-    pub fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> Vec<Result<Committed, JournalError>> {
+    pub fn append_batch(
+        &mut self,
+        drafts: Vec<EntryDraft>,
+    ) -> Vec<Result<Committed, JournalError>> {
         let n = drafts.len();
         match self.commit(drafts) {
             Ok(r) => r,
@@ -303,7 +310,12 @@ impl Journal {
         let mut buf = Vec::new();
         let mut out = Vec::with_capacity(drafts.len());
         if let Some(t) = &torn {
-            let sealed = entry::seal(&recovery_draft(t), state.next_seq, &state.last_hmac, &self.key)?;
+            let sealed = entry::seal(
+                &recovery_draft(t),
+                state.next_seq,
+                &state.last_hmac,
+                &self.key,
+            )?;
             state.next_seq += 1;
             state.last_hmac = sealed.hmac.to_hex();
             buf.extend_from_slice(&sealed.line);
@@ -328,7 +340,11 @@ impl Journal {
                 .file
                 .write_all(&buf)
                 .map_err(JournalError::io("write audit log"))
-                .and_then(|()| self.file.sync_data().map_err(JournalError::io("fsync audit log")));
+                .and_then(|()| {
+                    self.file
+                        .sync_data()
+                        .map_err(JournalError::io("fsync audit log"))
+                });
             if let Err(e) = written {
                 self.poisoned = true;
                 self.state = None;
@@ -353,7 +369,8 @@ fn recovery_draft(t: &TornTail) -> EntryDraft {
     );
     d.metadata.insert("event".into(), "torn_tail".into());
     d.metadata.insert("torn_bytes".into(), Value::from(t.bytes));
-    d.metadata.insert("torn_sha256".into(), t.sha256.clone().into());
+    d.metadata
+        .insert("torn_sha256".into(), t.sha256.clone().into());
     let name = t
         .saved_to
         .file_name()

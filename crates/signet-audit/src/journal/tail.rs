@@ -49,7 +49,8 @@ fn line_start_before(file: &File, end: u64) -> Result<u64, JournalError> {
         }
         let n = pos.min(buf.len() as u64) as usize;
         let at = pos - n as u64;
-        file.read_exact_at(&mut buf[..n], at).map_err(JournalError::io("read tail"))?;
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(JournalError::io("read tail"))?;
         if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
             return Ok(at + i as u64 + 1);
         }
@@ -69,7 +70,8 @@ pub fn cut_torn_tail(file: &File, path: &Path) -> Result<Option<TornTail>, Journ
         return Ok(None);
     }
     let mut torn = vec![0u8; (len - start) as usize];
-    file.read_exact_at(&mut torn, start).map_err(JournalError::io("read torn tail"))?;
+    file.read_exact_at(&mut torn, start)
+        .map_err(JournalError::io("read torn tail"))?;
     let saved_to = side_path(path);
     let mut side = OpenOptions::new()
         .write(true)
@@ -78,10 +80,13 @@ pub fn cut_torn_tail(file: &File, path: &Path) -> Result<Option<TornTail>, Journ
         .custom_flags(libc::O_NOFOLLOW)
         .open(&saved_to)
         .map_err(JournalError::io("create torn-tail file"))?;
-    side.write_all(&torn).map_err(JournalError::io("write torn-tail file"))?;
-    side.sync_all().map_err(JournalError::io("fsync torn-tail file"))?;
+    side.write_all(&torn)
+        .map_err(JournalError::io("write torn-tail file"))?;
+    side.sync_all()
+        .map_err(JournalError::io("fsync torn-tail file"))?;
     super::fsync_dir(path)?;
-    file.set_len(start).map_err(JournalError::io("truncate torn tail"))?;
+    file.set_len(start)
+        .map_err(JournalError::io("truncate torn tail"))?;
     file.sync_all().map_err(JournalError::io("fsync log"))?;
     Ok(Some(TornTail {
         bytes: torn.len() as u64,
@@ -91,7 +96,10 @@ pub fn cut_torn_tail(file: &File, path: &Path) -> Result<Option<TornTail>, Journ
 }
 
 fn side_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".torn-{}", crate::util::now_ns()));
     path.with_file_name(name)
 }
@@ -109,7 +117,8 @@ pub fn chain_state(file: &File, key: &HmacKey) -> Result<ChainState, JournalErro
     }
     let start = line_start_before(file, len - 1)?;
     let mut body = vec![0u8; (len - 1 - start) as usize];
-    file.read_exact_at(&mut body, start).map_err(JournalError::io("read last line"))?;
+    file.read_exact_at(&mut body, start)
+        .map_err(JournalError::io("read last line"))?;
     let view = LineView::parse(&body)
         .map_err(|e| JournalError::TailUnreadable(format!("last line is malformed: {e}")))?;
     if view.key_id.as_deref() == Some(key.id())
@@ -132,8 +141,11 @@ pub fn chain_state(file: &File, key: &HmacKey) -> Result<ChainState, JournalErro
 
 /// Counts lines of a legacy log (no `_seq`): its entries are numbered by position.
 fn count_lines(file: &File) -> Result<u64, JournalError> {
-    let mut f = file.try_clone().map_err(JournalError::io("clone log handle"))?;
-    f.seek(SeekFrom::Start(0)).map_err(JournalError::io("seek log"))?;
+    let mut f = file
+        .try_clone()
+        .map_err(JournalError::io("clone log handle"))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(JournalError::io("seek log"))?;
     let mut r = BufReader::with_capacity(1 << 16, f);
     let mut n = 0u64;
     loop {
@@ -160,7 +172,10 @@ mod tests {
         content.extend(vec![b'b'; 9000]);
         std::fs::write(&p, &content).expect("write");
         let f = File::open(&p).expect("open");
-        assert_eq!(line_start_before(&f, content.len() as u64).expect("scan"), 20001);
+        assert_eq!(
+            line_start_before(&f, content.len() as u64).expect("scan"),
+            20001
+        );
         assert_eq!(line_start_before(&f, 20000).expect("scan"), 0);
     }
 
@@ -169,7 +184,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("log");
         std::fs::write(&p, b"one\ntwo\nthr").expect("write");
-        let f = OpenOptions::new().read(true).write(true).open(&p).expect("open");
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&p)
+            .expect("open");
         let t = cut_torn_tail(&f, &p).expect("cut").expect("torn");
         assert_eq!(t.bytes, 3);
         assert_eq!(std::fs::read(&t.saved_to).expect("side"), b"thr");

@@ -43,21 +43,34 @@ impl Default for WriterOptions {
     }
 }
 
-/// Why a draft was not accepted; the draft's completion has not been called.
+/// A draft handed back unsubmitted, with its completion not yet called.
+pub struct Returned {
+    pub draft: EntryDraft,
+    pub done: Completion,
+}
+
+/// Why a draft was not accepted.
 pub enum SubmitError {
     /// The queue is full (only from `try_submit`).
-    Full(EntryDraft, Completion),
+    Full(Box<Returned>),
     /// The writer thread has stopped.
-    Stopped(EntryDraft, Completion),
+    Stopped(Box<Returned>),
 }
 
 impl std::fmt::Debug for SubmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SubmitError::Full(d, _) => write!(f, "Full({})", d.entry_id),
-            SubmitError::Stopped(d, _) => write!(f, "Stopped({})", d.entry_id),
+            SubmitError::Full(r) => write!(f, "Full({})", r.draft.entry_id),
+            SubmitError::Stopped(r) => write!(f, "Stopped({})", r.draft.entry_id),
         }
     }
+}
+
+fn returned(j: Job) -> Box<Returned> {
+    Box::new(Returned {
+        draft: j.draft,
+        done: j.done,
+    })
 }
 
 /// A cloneable handle for submitting drafts to the writer.
@@ -106,14 +119,14 @@ impl JournalHandle {
     pub fn submit(&self, draft: EntryDraft, done: Completion) -> Result<(), SubmitError> {
         self.tx
             .send(Job { draft, done })
-            .map_err(|e| SubmitError::Stopped(e.0.draft, e.0.done))
+            .map_err(|e| SubmitError::Stopped(returned(e.0)))
     }
 
     /// Queues a draft if there is room.
     pub fn try_submit(&self, draft: EntryDraft, done: Completion) -> Result<(), SubmitError> {
         self.tx.try_send(Job { draft, done }).map_err(|e| match e {
-            TrySendError::Full(j) => SubmitError::Full(j.draft, j.done),
-            TrySendError::Disconnected(j) => SubmitError::Stopped(j.draft, j.done),
+            TrySendError::Full(j) => SubmitError::Full(returned(j)),
+            TrySendError::Disconnected(j) => SubmitError::Stopped(returned(j)),
         })
     }
 
@@ -205,7 +218,9 @@ mod tests {
         let (v, _) = crate::json::parse(b"1.5").expect("json");
         bad.metadata.insert("f".into(), v);
         assert!(matches!(h.append(bad), Err(JournalError::Entry(_))));
-        let ok = h.append(EntryDraft::new("test", Decision::Allow, "y")).expect("ok");
+        let ok = h
+            .append(EntryDraft::new("test", Decision::Allow, "y"))
+            .expect("ok");
         assert_eq!(ok.seq, 0);
     }
 }

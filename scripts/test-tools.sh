@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine, idempotently:
+# openssl (CLI), a Python venv with the reference signet (PyPI signet-sign 0.1.10.1)
+# and Python `cryptography`. Tests find the venv at $SIGNET_TEST_VENV
+# (default: target/test-tools/venv) and fail, not skip, when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v openssl >/dev/null || need_apt+=(openssl)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "test-tools: please install: ${need_apt[*]}" >&2
+    exit 1
+  fi
+fi
+
+venv="${SIGNET_TEST_VENV:-$PWD/target/test-tools/venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import cryptography, signet' 2>/dev/null \
+   || [ "$("$venv/bin/pip" show signet-sign 2>/dev/null | awk '/^Version:/{print $2}')" != "0.1.10.1" ]; then
+  "$venv/bin/pip" install -q --disable-pip-version-check "signet-sign==0.1.10.1" "cryptography>=42"
+fi
+echo "test-tools: openssl $(openssl version | awk '{print $2}'), venv $venv ready"
