@@ -1,17 +1,18 @@
 //! `signet audit show | tail | count`: the log for people.
 //!
-//! Guarantees: read-only; memory is bounded by the number of entries asked for (`tail
-//! -n N` keeps N lines, `count` keeps one counter per distinct key); lines that are not
-//! entries are counted and reported on stderr, never silently dropped. These commands
-//! do not check MACs: `signet audit verify` does.
+//! Guarantees: read-only; lines longer than 16 MiB are skipped, never held; memory is
+//! otherwise bounded by the number of entries asked for (`tail -n N` keeps N lines,
+//! `count` keeps one counter per distinct key); lines that are not entries are counted
+//! and reported on stderr, never silently dropped. These commands do not check MACs:
+//! `signet audit verify` does.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use signet_audit::json::{Map, Value};
 use signet_audit::line::parse_entry;
+use signet_audit::verify::{LineRead, read_line};
 
 use super::audit::open_log;
 use super::exit::{self, CmdResult, Failure};
@@ -70,21 +71,23 @@ fn each_entry(log: &std::path::Path, mut f: impl FnMut(u64, &[u8], &Map)) -> Res
     let mut buf = Vec::new();
     let (mut n, mut bad) = (0u64, 0u64);
     loop {
-        buf.clear();
-        let got = r.read_until(b'\n', &mut buf).map_err(|e| {
+        let got = read_line(&mut r, &mut buf).map_err(|e| {
             Failure::new(
                 exit::NO_INPUT,
                 format!("error reading {}: {e}", log.display()),
             )
         })?;
-        if got == 0 {
-            break;
-        }
         n += 1;
-        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        match parse_entry(body) {
-            Ok(m) => f(n, body, &m),
-            Err(_) => bad += 1,
+        match got {
+            LineRead::Eof => break,
+            LineRead::TooLong => bad += 1,
+            LineRead::Line { .. } => {
+                let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                match parse_entry(body) {
+                    Ok(m) => f(n, body, &m),
+                    Err(_) => bad += 1,
+                }
+            }
         }
     }
     if bad > 0 {

@@ -297,7 +297,8 @@ fn unreadable(rep: &mut Report, prev: &mut Prev) {
     rep.last_seq = rep.last_seq.map(|l| l + 1);
 }
 
-enum LineRead {
+/// What [`read_line`] found.
+pub enum LineRead {
     Eof,
     Line { terminated: bool },
     TooLong,
@@ -305,7 +306,7 @@ enum LineRead {
 
 /// Reads one line into `buf` (with its `\n` if present), never holding more than
 /// [`MAX_LINE`] bytes; an over-long line is consumed and dropped.
-fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<LineRead> {
+pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<LineRead> {
     buf.clear();
     let mut too_long = false;
     loop {
