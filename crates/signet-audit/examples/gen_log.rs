@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! cargo run --release -p signet-audit --example gen_log -- \
-//!     --bytes 1G --out /tmp/audit.jsonl --key-hex "$(head -c32 /dev/urandom | od -An -tx1 | tr -d ' \\n')"
+//!     --bytes 1G --out /tmp/audit.jsonl --key-hex "$(head -c32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 //! ```
 
 use std::error::Error;
@@ -58,9 +58,13 @@ fn parse_args() -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.to_owned());
         }
-        let val = it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let val = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
-            "--entries" => entries = Some(val.parse().map_err(|_| format!("bad --entries {val:?}"))?),
+            "--entries" => {
+                entries = Some(val.parse().map_err(|_| format!("bad --entries {val:?}"))?)
+            }
             "--bytes" => bytes = Some(parse_size(&val)?),
             "--out" => out = Some(PathBuf::from(val)),
             "--key-hex" => key_hex = Some(val),
@@ -70,11 +74,17 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if entries.is_some() == bytes.is_some() {
-        return Err(format!("give exactly one of --entries and --bytes\n{USAGE}"));
+        return Err(format!(
+            "give exactly one of --entries and --bytes\n{USAGE}"
+        ));
     }
     let key_hex = match key_hex.or_else(|| std::env::var("SIGNET_HMAC_SECRET").ok()) {
         Some(k) => k,
-        None => return Err(format!("no key: pass --key-hex or set SIGNET_HMAC_SECRET\n{USAGE}")),
+        None => {
+            return Err(format!(
+                "no key: pass --key-hex or set SIGNET_HMAC_SECRET\n{USAGE}"
+            ));
+        }
     };
     Ok(Args {
         entries,
@@ -118,7 +128,15 @@ impl Rng {
     fn uuid(&mut self) -> String {
         let h = self.hex(32);
         let variant = ["8", "9", "a", "b"][self.below(4) as usize];
-        format!("{}-{}-4{}-{}{}-{}", &h[..8], &h[8..12], &h[13..16], variant, &h[17..20], &h[20..])
+        format!(
+            "{}-{}-4{}-{}{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[13..16],
+            variant,
+            &h[17..20],
+            &h[20..]
+        )
     }
 }
 
@@ -131,19 +149,59 @@ const HUMANS: [&str; 6] = [
     "ratelimited@example.com",
 ];
 const AGENTS: [&str; 3] = ["nightly-syncer", "support-bot-7", "ci-evaluator"];
-const PATHS: [&str; 4] = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"];
+const PATHS: [&str; 4] = [
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+];
 
 /// One realistic draft; `ts_ns` is set by the caller.
 fn draft(rng: &mut Rng) -> EntryDraft {
     let roll = rng.below(100);
     let (check, decision, reason, status) = match roll {
-        0..=67 => ("pipeline.complete", Decision::Allow, "request completed", 200u64),
-        68..=81 => ("pipeline.admission", Decision::Block, "rate limit exceeded", 429),
-        82..=86 => ("pipeline.admission", Decision::Block, "no commit owner could be resolved", 403),
-        87..=91 => ("pipeline.inspection", Decision::Redact, "output matched a redaction rule", 200),
-        92..=94 => ("pipeline.inspection", Decision::Block, "scope drift: stream aborted", 200),
-        95..=97 => ("pipeline.admission", Decision::Escalate, "possible prompt injection held for review", 202),
-        _ => ("pipeline.preflight", Decision::Block, "request body too large", 413),
+        0..=67 => (
+            "pipeline.complete",
+            Decision::Allow,
+            "request completed",
+            200u64,
+        ),
+        68..=81 => (
+            "pipeline.admission",
+            Decision::Block,
+            "rate limit exceeded",
+            429,
+        ),
+        82..=86 => (
+            "pipeline.admission",
+            Decision::Block,
+            "no commit owner could be resolved",
+            403,
+        ),
+        87..=91 => (
+            "pipeline.inspection",
+            Decision::Redact,
+            "output matched a redaction rule",
+            200,
+        ),
+        92..=94 => (
+            "pipeline.inspection",
+            Decision::Block,
+            "scope drift: stream aborted",
+            200,
+        ),
+        95..=97 => (
+            "pipeline.admission",
+            Decision::Escalate,
+            "possible prompt injection held for review",
+            202,
+        ),
+        _ => (
+            "pipeline.preflight",
+            Decision::Block,
+            "request body too large",
+            413,
+        ),
     };
     let mut d = EntryDraft {
         approval_chain: Vec::new(),
@@ -154,23 +212,38 @@ fn draft(rng: &mut Rng) -> EntryDraft {
         owner_id: String::new(),
         owner_type: OwnerType::Unresolved,
         reason: reason.to_owned(),
-        request_fingerprint: format!("sha256:{}", rng.hex(64)),
+        request_fingerprint: String::new(),
         ts_ns: 0,
     };
     if status != 403 {
         let (owner_type, id, prefix, auth) = match rng.below(20) {
-            0..=15 => (OwnerType::Human, rng.pick(&HUMANS), "human", "header"),
-            16..=18 => (OwnerType::Agent, rng.pick(&AGENTS), "agent", "mtls"),
-            _ => (OwnerType::Policy, "acme-default@v3", "policy", "header"),
+            0..=15 => (OwnerType::Human, rng.pick(&HUMANS), "human", None),
+            16..=18 => (OwnerType::Agent, rng.pick(&AGENTS), "agent", Some("mtls")),
+            _ => (
+                OwnerType::Policy,
+                "acme-default@v3",
+                "policy",
+                Some("signed_header"),
+            ),
         };
         d.owner_type = owner_type;
         d.owner_id = id.to_owned();
         d.approval_chain.push(format!("{prefix}:{id}"));
-        d.metadata.insert("owner_auth".into(), auth.into());
+        if let Some(auth) = auth {
+            d.metadata.insert("owner_auth".into(), auth.into());
+        }
     }
+    // One request in ten has no body (its fingerprint is then "").
+    let (method, path) = match rng.below(10) {
+        0 => ("GET", "/v1/models"),
+        _ => {
+            d.request_fingerprint = format!("sha256:{}", rng.hex(64));
+            ("POST", rng.pick(&PATHS))
+        }
+    };
     let m = &mut d.metadata;
-    m.insert("method".into(), "POST".into());
-    m.insert("path".into(), rng.pick(&PATHS).into());
+    m.insert("method".into(), method.into());
+    m.insert("path".into(), path.into());
     m.insert("status".into(), Value::from(status));
     m.insert("latency_us".into(), Value::from(200 + rng.below(2_500_000)));
     match (check, status) {
@@ -182,10 +255,20 @@ fn draft(rng: &mut Rng) -> EntryDraft {
             tokens.insert("prompt_tokens".into(), Value::from(prompt));
             tokens.insert("total_tokens".into(), Value::from(prompt + completion));
             m.insert("tokens".into(), Value::Object(tokens));
-            m.insert("finish_reason".into(), rng.pick(&["stop", "stop", "length"]).into());
-            m.insert("response_fingerprint".into(), format!("sha256:{}", rng.hex(64)).into());
+            m.insert(
+                "finish_reason".into(),
+                rng.pick(&["stop", "stop", "length"]).into(),
+            );
+            if rng.below(10) < 2 {
+                let fp = format!("sha256:{}", rng.hex(64));
+                m.insert("response_fingerprint".into(), fp.into());
+            }
             if check == "pipeline.inspection" {
-                m.insert("rule".into(), rng.pick(&["pii.email", "secret.aws_key", "scope.tools"]).into());
+                m.insert(
+                    "rule".into(),
+                    rng.pick(&["pii.email", "secret.aws_key", "scope.tools"])
+                        .into(),
+                );
                 m.insert("match_count".into(), Value::from(1 + rng.below(5)));
             }
         }
@@ -196,11 +279,17 @@ fn draft(rng: &mut Rng) -> EntryDraft {
             m.insert("retry_after_ms".into(), Value::from(rng.below(60_000)));
         }
         (_, 413) => {
-            m.insert("bytes_seen".into(), Value::from(1_048_577 + rng.below(1 << 20)));
+            m.insert(
+                "bytes_seen".into(),
+                Value::from(1_048_577 + rng.below(1 << 20)),
+            );
             m.insert("limit_bytes".into(), Value::from(1_048_576u64));
         }
         _ => {
-            m.insert("check".into(), rng.pick(&["owner_resolution", "prompt_injection"]).into());
+            m.insert(
+                "check".into(),
+                rng.pick(&["owner_resolution", "prompt_injection"]).into(),
+            );
         }
     }
     d
@@ -209,6 +298,10 @@ fn draft(rng: &mut Rng) -> EntryDraft {
 fn main() -> Result<(), Box<dyn Error>> {
     let args = match parse_args() {
         Ok(a) => a,
+        Err(msg) if msg == USAGE => {
+            println!("{msg}");
+            return Ok(());
+        }
         Err(msg) => {
             eprintln!("{msg}");
             std::process::exit(64);

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Fuzz smoke test: runs every cargo-fuzz target of crates/signet-audit for FUZZ_SECONDS
+# (default 20) each and fails if any of them finds a crash, a panic or a hang.
+#
+# Needs the nightly toolchain (`cargo +nightly`); installs cargo-fuzz if it is missing.
+# The corpus lives in crates/signet-audit/fuzz/corpus/<target> (not committed) and is
+# seeded from the signet 0.1 fixture logs and a small log made by the gen_log example.
+# Crashing inputs are kept in crates/signet-audit/fuzz/artifacts/<target>/.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+crate=$root/crates/signet-audit
+fixtures=$root/tests/fixtures/signet-0.1
+seconds=${FUZZ_SECONDS:-20}
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz-smoke: the nightly toolchain is required (cargo +nightly)" >&2
+    exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz-smoke: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-smoke.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+
+# Writes each line of the given files, without its newline, as one corpus file.
+seed_lines() {
+    local dir=$1
+    shift
+    awk -v d="$dir" 'length($0) > 0 {
+        name = sprintf("seed-%s-%04d", FILENAME, FNR); gsub("/", "_", name)
+        f = d "/" name; printf "%s", $0 > f; close(f)
+    }' "$@"
+}
+
+seed() {
+    local corpus=$crate/fuzz/corpus
+    [[ -d $corpus/line_parser && -d $corpus/verify_stream && -d $corpus/json_roundtrip ]] && return
+    echo "fuzz-smoke: seeding the corpus" >&2
+    mkdir -p "$corpus"/{line_parser,verify_stream,json_roundtrip}
+    (cd "$root" && cargo run --quiet -p signet-audit --example gen_log -- --entries 4 \
+        --out "$logs/gen.jsonl" --key-hex "$(tr -d ' \n' <"$fixtures/hmac-secret.hex")" >/dev/null)
+    local f name
+    for f in "$fixtures"/*.jsonl "$fixtures"/tampered/*.jsonl "$logs/gen.jsonl"; do
+        name=${f#"$fixtures/"}
+        name=${name#"$logs/"}
+        head -n 3 "$f" >"$corpus/verify_stream/seed-${name//\//_}"
+    done
+    (cd "$logs" && cp "$fixtures/audit.jsonl" "$fixtures/audit-anchored.jsonl" . \
+        && seed_lines "$corpus/line_parser" audit.jsonl audit-anchored.jsonl gen.jsonl \
+        && seed_lines "$corpus/json_roundtrip" audit.jsonl gen.jsonl)
+}
+
+cd "$crate"
+seed
+echo "fuzz-smoke: building targets" >&2
+cargo +nightly fuzz build
+mapfile -t targets < <(cargo +nightly fuzz list)
+failed=()
+for t in "${targets[@]}"; do
+    echo "fuzz-smoke: $t for ${seconds}s" >&2
+    if cargo +nightly fuzz run "$t" -- -max_total_time="$seconds" -max_len=16384 -timeout=10 \
+        >"$logs/$t.log" 2>&1; then
+        grep -E '^Done [0-9]+ runs' "$logs/$t.log" | sed "s/^/  $t: /" || true
+    else
+        echo "fuzz-smoke: $t FAILED; last lines of its log:" >&2
+        tail -n 40 "$logs/$t.log" >&2
+        failed+=("$t")
+    fi
+done
+if ((${#failed[@]})); then
+    echo "fuzz-smoke: crashes in: ${failed[*]} (inputs in $crate/fuzz/artifacts/)" >&2
+    exit 1
+fi
+echo "fuzz-smoke: ${#targets[@]} targets, no crash"
