@@ -11,7 +11,8 @@
 //!   never rewritten. [`Number`] values built by this crate are integers only.
 //! - [`write_canonical`] of a parsed canonical value reproduces the input bytes.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
 /// Deepest nesting of arrays and objects accepted.
@@ -121,22 +122,32 @@ pub struct ParseError {
     pub what: &'static str,
 }
 
+/// Members of a scanned object: `(decoded key, key span incl. quotes, value span)`.
+pub type Members<'a> = Vec<(Cow<'a, [u8]>, Range<usize>, Range<usize>)>;
+
 /// Result of scanning one JSON object without building nested values.
 #[derive(Debug, Default)]
-pub struct ObjectScan {
-    /// `(key, key span incl. quotes, value span)` for each member, in input order.
-    pub members: Vec<(String, Range<usize>, Range<usize>)>,
-    /// Whether the scanned bytes are in canonical form.
+pub struct ObjectScan<'a> {
+    /// Top-level members in input order; spans are relative to the scanned bytes.
+    pub members: Members<'a>,
+    /// Members of the nested object named in [`scan_object_nested`], if present.
+    pub nested: Option<Members<'a>>,
+    /// Whether the scanned bytes (nested values included) are in canonical form.
     pub canonical: bool,
 }
 
-impl ObjectScan {
-    /// The value span of member `key`.
+/// The value span of member `key` in `members`.
+pub fn member(members: &Members<'_>, key: &str) -> Option<Range<usize>> {
+    members
+        .iter()
+        .find(|(k, _, _)| k.as_ref() == key.as_bytes())
+        .map(|(_, _, v)| v.clone())
+}
+
+impl ObjectScan<'_> {
+    /// The value span of top-level member `key`.
     pub fn get(&self, key: &str) -> Option<Range<usize>> {
-        self.members
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, _, v)| v.clone())
+        member(&self.members, key)
     }
 }
 
@@ -150,17 +161,32 @@ pub fn parse(bytes: &[u8]) -> Result<(Value, bool), ParseError> {
 
 /// Validate a complete JSON text that must be an object, returning its top-level
 /// member spans (relative to `bytes`) and whether it is canonical. Nested values are
-/// validated but not built.
-pub fn scan_object(bytes: &[u8]) -> Result<ObjectScan, ParseError> {
+/// validated but not built, and nothing is allocated for keys without escapes.
+pub fn scan_object(bytes: &[u8]) -> Result<ObjectScan<'_>, ParseError> {
+    scan_inner(bytes, None)
+}
+
+/// Like [`scan_object`], and also records the members of the top-level member `nested`
+/// when its value is an object (spans relative to `bytes`), in the same single pass.
+pub fn scan_object_nested<'a>(bytes: &'a [u8], nested: &str) -> Result<ObjectScan<'a>, ParseError> {
+    scan_inner(bytes, Some(nested.as_bytes()))
+}
+
+fn scan_inner<'a>(bytes: &'a [u8], nested: Option<&[u8]>) -> Result<ObjectScan<'a>, ParseError> {
     let mut p = Parser::new(bytes);
     p.ws();
     if p.peek() != Some(b'{') {
         return Err(p.err("expected a JSON object"));
     }
     let mut scan = ObjectScan::default();
-    p.object(0, false, Some(&mut scan.members))?;
+    let mut inner = Members::new();
+    let want = nested.map(|k| (k, &mut inner));
+    let found = p.object(0, false, Some(&mut scan.members), want)?.1;
     p.end()?;
     scan.canonical = p.canonical;
+    if found {
+        scan.nested = Some(inner);
+    }
     Ok(scan)
 }
 
@@ -170,6 +196,35 @@ pub fn parse_string(bytes: &[u8]) -> Result<String, ParseError> {
     let s = p.string()?;
     p.end()?;
     Ok(s)
+}
+
+/// True when `bytes` is a JSON array whose items are all strings.
+pub fn is_array_of_strings(bytes: &[u8]) -> bool {
+    let mut p = Parser::new(bytes);
+    if p.peek() != Some(b'[') {
+        return false;
+    }
+    p.i += 1;
+    p.ws();
+    if p.peek() == Some(b']') {
+        p.i += 1;
+        return p.end().is_ok();
+    }
+    loop {
+        p.ws();
+        if p.peek() != Some(b'"') || p.string_raw().is_err() {
+            return false;
+        }
+        p.ws();
+        match p.peek() {
+            Some(b',') => p.i += 1,
+            Some(b']') => {
+                p.i += 1;
+                return p.end().is_ok();
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Write `v` in canonical form.
@@ -335,11 +390,14 @@ impl<'a> Parser<'a> {
         self.ws();
         let v = match self.peek() {
             None => return Err(self.err("unexpected end of input")),
-            Some(b'{') => return self.object(depth, build, None),
+            Some(b'{') => return Ok(self.object(depth, build, None, None)?.0),
             Some(b'[') => return self.array(depth, build),
             Some(b'"') => {
-                let s = self.string()?;
-                Value::String(s)
+                if !build {
+                    self.string_raw()?;
+                    return Ok(None);
+                }
+                Value::String(self.string()?)
             }
             Some(b't') => {
                 self.lit(b"true")?;
@@ -353,7 +411,14 @@ impl<'a> Parser<'a> {
                 self.lit(b"null")?;
                 Value::Null
             }
-            Some(b'-' | b'0'..=b'9') => Value::Number(self.number()?),
+            Some(b'-' | b'0'..=b'9') => {
+                let span = self.number()?;
+                if !build {
+                    return Ok(None);
+                }
+                // The span holds only ASCII digits, signs, '.', 'e' and 'E'.
+                Value::Number(Number(String::from_utf8_lossy(&self.s[span]).into_owned()))
+            }
             Some(_) => return Err(self.err("unexpected character")),
         };
         Ok(build.then_some(v))
@@ -366,22 +431,26 @@ impl<'a> Parser<'a> {
         Ok(depth + 1)
     }
 
-    #[allow(clippy::type_complexity)]
+    /// Parses an object. `spans` collects its members; `nested` names one member whose
+    /// object value's members go to the second vector. Returns the value (when
+    /// building) and whether the nested member was found.
     fn object(
         &mut self,
         depth: usize,
         build: bool,
-        mut spans: Option<&mut Vec<(String, Range<usize>, Range<usize>)>>,
-    ) -> Result<Option<Value>, ParseError> {
+        mut spans: Option<&mut Members<'a>>,
+        mut nested: Option<(&[u8], &mut Members<'a>)>,
+    ) -> Result<(Option<Value>, bool), ParseError> {
         let depth = self.enter(depth)?;
         self.i += 1; // '{'
         let mut map = Map::new();
-        let mut keys: Vec<String> = Vec::new();
-        let mut seen: Option<std::collections::HashSet<String>> = None;
+        let mut keys: Vec<Cow<'a, [u8]>> = Vec::new();
+        let mut seen: Option<HashSet<Cow<'a, [u8]>>> = None;
+        let mut found = false;
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok(build.then_some(Value::Object(map)));
+            return Ok((build.then_some(Value::Object(map)), false));
         }
         loop {
             self.ws();
@@ -389,17 +458,26 @@ impl<'a> Parser<'a> {
                 return Err(self.err("expected an object key"));
             }
             let kstart = self.i;
-            let key = self.string()?;
+            let (content, escaped) = self.string_raw()?;
+            let key: Cow<'a, [u8]> = if escaped {
+                Cow::Owned(
+                    decode_escaped(&self.s[content])
+                        .map_err(|what| ParseError { at: kstart, what })?
+                        .into_bytes(),
+                )
+            } else {
+                Cow::Borrowed(&self.s[content])
+            };
             let kspan = kstart..self.i;
             if let Some(last) = keys.last()
-                && key.as_str() <= last.as_str()
+                && key.as_ref() <= last.as_ref()
             {
                 self.canonical = false;
             }
             let dup = match seen.as_mut() {
                 Some(set) => !set.insert(key.clone()),
                 None if keys.len() >= 16 => {
-                    let mut set: std::collections::HashSet<String> = keys.iter().cloned().collect();
+                    let mut set: HashSet<Cow<'a, [u8]>> = keys.iter().cloned().collect();
                     let dup = !set.insert(key.clone());
                     seen = Some(set);
                     dup
@@ -412,13 +490,22 @@ impl<'a> Parser<'a> {
             self.expect(b':', "expected ':'")?;
             self.ws();
             let vstart = self.i;
-            let v = self.value(depth, build)?;
+            let is_nested = !found
+                && self.peek() == Some(b'{')
+                && nested.as_ref().is_some_and(|(k, _)| *k == key.as_ref());
+            let v = if is_nested {
+                found = true;
+                let inner = nested.as_mut().map(|(_, m)| &mut **m);
+                self.object(depth, build, inner, None)?.0
+            } else {
+                self.value(depth, build)?
+            };
             let vspan = vstart..self.i;
             if let Some(sp) = spans.as_deref_mut() {
                 sp.push((key.clone(), kspan, vspan));
             }
             if let Some(v) = v {
-                map.insert(key.clone(), v);
+                map.insert(String::from_utf8_lossy(&key).into_owned(), v);
             }
             keys.push(key);
             self.ws();
@@ -426,7 +513,7 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok(build.then_some(Value::Object(map)));
+                    return Ok((build.then_some(Value::Object(map)), found));
                 }
                 _ => return Err(self.err("expected ',' or '}'")),
             }
@@ -458,7 +545,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn number(&mut self) -> Result<Number, ParseError> {
+    /// Validates a number and returns its span.
+    fn number(&mut self) -> Result<Range<usize>, ParseError> {
         let start = self.i;
         let digits = |p: &mut Self| {
             let d = p.i;
@@ -496,16 +584,91 @@ impl<'a> Parser<'a> {
                 return Err(self.err("invalid number"));
             }
         }
-        // The slice holds only ASCII digits, signs, '.', 'e' and 'E'.
-        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        let text = &self.s[start..self.i];
         if float {
-            if python_float_repr(&text).as_deref() != Some(text.as_str()) {
+            let t = std::str::from_utf8(text).unwrap_or("");
+            if python_float_repr(t).as_deref() != Some(t) {
                 self.canonical = false;
             }
-        } else if text == "-0" {
+        } else if text == b"-0" {
             self.canonical = false;
         }
-        Ok(Number(text))
+        Ok(start..self.i)
+    }
+
+    /// Validates a string literal at the cursor without decoding it: returns the span
+    /// of its content (between the quotes) and whether it holds escapes.
+    fn string_raw(&mut self) -> Result<(Range<usize>, bool), ParseError> {
+        self.i += 1; // opening quote
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(self.err("unterminated string"));
+            };
+            match b {
+                b'"' => break,
+                0..=0x1f => return Err(self.err("raw control character in string")),
+                b'\\' => {
+                    escaped = true;
+                    self.i += 1;
+                    let Some(e) = self.peek() else {
+                        return Err(self.err("unterminated escape"));
+                    };
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f' => {}
+                        b'/' => self.canonical = false,
+                        b'u' => {
+                            let hex_at = self.i;
+                            let cp = self.hex4()?;
+                            let lower = self.s[hex_at..hex_at + 4]
+                                .iter()
+                                .all(|c| !c.is_ascii_uppercase());
+                            if !(cp < 0x20
+                                && !matches!(cp, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
+                                && lower)
+                            {
+                                self.canonical = false;
+                            }
+                            if (0xd800..0xdc00).contains(&cp) {
+                                if self.s.get(self.i..self.i + 2) != Some(b"\\u") {
+                                    return Err(self.err("unpaired surrogate"));
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xdc00..0xe000).contains(&lo) {
+                                    return Err(self.err("unpaired surrogate"));
+                                }
+                            } else if (0xdc00..0xe000).contains(&cp) {
+                                return Err(self.err("unpaired surrogate"));
+                            }
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                }
+                _ => self.i += 1,
+            }
+        }
+        let span = start..self.i;
+        self.i += 1; // closing quote
+        if std::str::from_utf8(&self.s[span.clone()]).is_err() {
+            return Err(ParseError {
+                at: start,
+                what: "invalid UTF-8 in string",
+            });
+        }
+        Ok((span, escaped))
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        let at = self.i;
+        let (span, escaped) = self.string_raw()?;
+        if escaped {
+            decode_escaped(&self.s[span]).map_err(|what| ParseError { at, what })
+        } else {
+            Ok(String::from_utf8_lossy(&self.s[span]).into_owned())
+        }
     }
 
     fn hex4(&mut self) -> Result<u32, ParseError> {
@@ -523,82 +686,50 @@ impl<'a> Parser<'a> {
         self.i += 4;
         Ok(v)
     }
+}
 
-    fn string(&mut self) -> Result<String, ParseError> {
-        self.i += 1; // opening quote
-        let mut out: Vec<u8> = Vec::new();
-        let mut run = self.i;
-        loop {
-            let Some(b) = self.peek() else {
-                return Err(self.err("unterminated string"));
-            };
-            match b {
-                b'"' => {
-                    out.extend_from_slice(&self.s[run..self.i]);
-                    self.i += 1;
-                    return String::from_utf8(out).map_err(|_| ParseError {
-                        at: self.i,
-                        what: "invalid UTF-8 in string",
-                    });
-                }
-                0..=0x1f => return Err(self.err("raw control character in string")),
-                b'\\' => {
-                    out.extend_from_slice(&self.s[run..self.i]);
-                    self.i += 1;
-                    let Some(e) = self.peek() else {
-                        return Err(self.err("unterminated escape"));
-                    };
-                    self.i += 1;
-                    match e {
-                        b'"' => out.push(b'"'),
-                        b'\\' => out.push(b'\\'),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'b' => out.push(0x08),
-                        b'f' => out.push(0x0c),
-                        b'/' => {
-                            self.canonical = false;
-                            out.push(b'/');
-                        }
-                        b'u' => {
-                            let hex_at = self.i;
-                            let mut cp = self.hex4()?;
-                            let lower_ok = self.s[hex_at..hex_at + 4]
-                                .iter()
-                                .all(|c| !c.is_ascii_uppercase());
-                            let canonical_escape = cp < 0x20
-                                && !matches!(cp, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
-                                && lower_ok;
-                            if !canonical_escape {
-                                self.canonical = false;
-                            }
-                            if (0xd800..0xdc00).contains(&cp) {
-                                if self.s.get(self.i..self.i + 2) != Some(b"\\u") {
-                                    return Err(self.err("unpaired surrogate"));
-                                }
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if !(0xdc00..0xe000).contains(&lo) {
-                                    return Err(self.err("unpaired surrogate"));
-                                }
-                                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                            } else if (0xdc00..0xe000).contains(&cp) {
-                                return Err(self.err("unpaired surrogate"));
-                            }
-                            let c =
-                                char::from_u32(cp).ok_or_else(|| self.err("invalid code point"))?;
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                        }
-                        _ => return Err(self.err("invalid escape")),
-                    }
-                    run = self.i;
-                }
-                _ => self.i += 1,
-            }
+/// Decodes the content of a string literal already validated by `string_raw`.
+fn decode_escaped(raw: &[u8]) -> Result<String, &'static str> {
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    let hex = |i: usize| -> Result<u32, &'static str> {
+        let h = raw.get(i..i + 4).ok_or("truncated \\u escape")?;
+        let t = std::str::from_utf8(h).map_err(|_| "invalid \\u escape")?;
+        u32::from_str_radix(t, 16).map_err(|_| "invalid \\u escape")
+    };
+    while i < raw.len() {
+        if raw[i] != b'\\' {
+            out.push(raw[i]);
+            i += 1;
+            continue;
         }
+        let e = *raw.get(i + 1).ok_or("unterminated escape")?;
+        i += 2;
+        let c = match e {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'u' => {
+                let mut cp = hex(i)?;
+                i += 4;
+                if (0xd800..0xdc00).contains(&cp) {
+                    let lo = hex(i + 2)?;
+                    i += 6;
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo.wrapping_sub(0xdc00) & 0x3ff);
+                }
+                char::from_u32(cp).ok_or("invalid code point")?
+            }
+            _ => return Err("invalid escape"),
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
     }
+    String::from_utf8(out).map_err(|_| "invalid UTF-8 in string")
 }
 
 #[cfg(test)]

@@ -68,10 +68,10 @@ fn string_at(body: &[u8], span: &Range<usize>, name: &'static str) -> Result<Str
 impl LineView {
     /// Parses `body` (a line without its `\n`).
     pub fn parse(body: &[u8]) -> Result<LineView, LineError> {
-        let scan = json::scan_object(body)?;
+        let scan = json::scan_object_nested(body, "metadata")?;
         for (k, _, _) in &scan.members {
-            if !FIELDS.contains(&k.as_str()) {
-                return Err(LineError::Unexpected(truncate(k)));
+            if !FIELDS.iter().any(|f| f.as_bytes() == k.as_ref()) {
+                return Err(LineError::Unexpected(truncate(&String::from_utf8_lossy(k))));
             }
         }
         let get = |name: &'static str| scan.get(name).ok_or(LineError::Missing(name));
@@ -93,43 +93,17 @@ impl LineView {
                 return Err(LineError::Type(name));
             }
         }
-        let chain = get("approval_chain")?;
-        match json::parse(&body[chain])? {
-            (Value::Array(items), _) if items.iter().all(|v| v.as_str().is_some()) => {}
-            _ => return Err(LineError::Type("approval_chain")),
+        if !json::is_array_of_strings(&body[get("approval_chain")?]) {
+            return Err(LineError::Type("approval_chain"));
         }
-        let ts = &body[get("ts_ns")?];
-        if ts.is_empty() || !ts.iter().all(u8::is_ascii_digit) {
-            return Err(LineError::Type("ts_ns"));
-        }
-        let ts_ns = std::str::from_utf8(ts)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(LineError::Type("ts_ns"))?;
-
-        let meta_span = get("metadata")?;
-        if body.get(meta_span.start) != Some(&b'{') {
-            return Err(LineError::Type("metadata"));
-        }
-        let meta_bytes = &body[meta_span];
-        let meta = json::scan_object(meta_bytes)?;
-        let key_id = match meta.get("_signing_key_id") {
-            Some(s) => Some(string_at(meta_bytes, &s, "_signing_key_id")?),
+        let ts_ns = integer_at(body, &get("ts_ns")?).ok_or(LineError::Type("ts_ns"))?;
+        let meta = scan.nested.as_ref().ok_or(LineError::Type("metadata"))?;
+        let key_id = match json::member(meta, "_signing_key_id") {
+            Some(s) => Some(string_at(body, &s, "_signing_key_id")?),
             None => None,
         };
-        let seq = match meta.get("_seq") {
-            Some(s) => {
-                let t = &meta_bytes[s];
-                if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
-                    return Err(LineError::Type("_seq"));
-                }
-                Some(
-                    std::str::from_utf8(t)
-                        .ok()
-                        .and_then(|x| x.parse().ok())
-                        .ok_or(LineError::Type("_seq"))?,
-                )
-            }
+        let seq = match json::member(meta, "_seq") {
+            Some(s) => Some(integer_at(body, &s).ok_or(LineError::Type("_seq"))?),
             None => None,
         };
 
@@ -138,7 +112,7 @@ impl LineView {
         let idx = scan
             .members
             .iter()
-            .position(|(k, _, _)| k == "hmac")
+            .position(|(k, _, _)| k.as_ref() == b"hmac")
             .ok_or(LineError::Missing("hmac"))?;
         let (_, kspan, vspan) = &scan.members[idx];
         let cut = if idx > 0 {
@@ -155,7 +129,7 @@ impl LineView {
             key_id,
             seq,
             ts_ns,
-            canonical: scan.canonical && meta.canonical,
+            canonical: scan.canonical,
             cut,
         })
     }
@@ -178,6 +152,15 @@ pub fn parse_entry(body: &[u8]) -> Result<Map, LineError> {
         (Value::Object(m), _) => Ok(m),
         _ => Err(LineError::Type("entry")),
     }
+}
+
+/// A non-negative integer written as plain digits.
+fn integer_at(body: &[u8], span: &Range<usize>) -> Option<u64> {
+    let t = &body[span.clone()];
+    if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(t).ok()?.parse().ok()
 }
 
 fn truncate(s: &str) -> String {

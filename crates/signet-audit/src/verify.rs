@@ -97,7 +97,7 @@ pub struct Report {
     /// Entries per `_signing_key_id` whose MAC was checked and matched.
     pub verified_by_key: std::collections::BTreeMap<String, u64>,
     pub last_seq: Option<u64>,
-    /// `hmac` of the last readable line.
+    /// `hmac` of the last line, when it was readable.
     pub last_hmac: Option<String>,
     /// False until checkpoints exist: a cut-off tail cannot be noticed.
     pub tail_truncation_detectable: bool,
@@ -216,7 +216,12 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
                 ),
                 Some(key) => {
                     if key.mac(&view.payload_parts(body)).ct_eq_hex(&view.hmac) {
-                        *rep.verified_by_key.entry(kid.to_owned()).or_default() += 1;
+                        match rep.verified_by_key.get_mut(kid) {
+                            Some(c) => *c += 1,
+                            None => {
+                                rep.verified_by_key.insert(kid.to_owned(), 1);
+                            }
+                        }
                     } else {
                         rep.push(
                             n,
@@ -285,8 +290,10 @@ pub fn verify<R: BufRead>(mut r: R, ring: &KeyRing) -> io::Result<Report> {
             );
         }
         last_ts = Some(view.ts_ns);
-        rep.last_hmac = Some(view.hmac.clone());
         prev = Prev::Known(view.hmac);
+    }
+    if let Prev::Known(h) = prev {
+        rep.last_hmac = Some(h);
     }
     Ok(rep)
 }
