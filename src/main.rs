@@ -5,7 +5,22 @@
 //! 73 cannot create output, 75 try again later (log locked).
 #![forbid(unsafe_code)]
 
+mod admission;
+mod body;
 mod cli;
+mod commit;
+mod config;
+mod demo;
+mod inspection;
+mod metrics;
+mod mock;
+mod pipeline;
+mod policy;
+mod respond;
+mod run;
+mod server;
+mod stream;
+mod upstream;
 
 use std::process::ExitCode;
 

@@ -7,6 +7,7 @@ pub mod human;
 pub mod keys;
 pub mod read;
 pub mod secrets;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,10 @@ pub enum Command {
     /// Generate key files
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// Run the gateway in front of an upstream
+    Serve(Box<serve::ServeArgs>),
+    /// Run the gateway in front of a built-in mock LLM upstream, to try it out
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Runs the parsed command and turns its outcome into an exit code.
@@ -38,6 +43,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Audit(c) => audit::run(c),
         Command::Keys(c) => keys::run(c),
+        Command::Serve(a) => serve::load_config(&a).and_then(crate::run::serve),
+        Command::Demo(a) => crate::demo::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -6,7 +6,8 @@
 //!   `"hmac":"…"` member (and its leading comma) removed.
 //! - `metadata` always carries `_seq`, `_signing_key_id` and `_anchor`
 //!   (`{"backend":"none"}` unless the caller supplies an anchoring record); callers
-//!   cannot set `_seq` or `_signing_key_id` themselves.
+//!   cannot set `_seq` or `_signing_key_id` themselves. Other `_` keys (signet's
+//!   `_check_name`, `_stage`) pass through.
 //! - No float is ever written: a draft whose metadata holds one is refused.
 
 use crate::json::{self, Map, Value};
@@ -60,7 +61,7 @@ pub struct EntryDraft {
     pub decision: Decision,
     /// UUID v4; also the client-visible correlation id.
     pub entry_id: String,
-    /// Extra fields; keys starting with `_` are reserved (only `_anchor` may be given).
+    /// Extra fields; `_seq` and `_signing_key_id` are reserved for the journal.
     pub metadata: Map,
     pub owner_id: String,
     pub owner_type: OwnerType,
@@ -127,7 +128,7 @@ pub fn seal(
 ) -> Result<SealedLine, EntryError> {
     let mut meta = draft.metadata.clone();
     for k in meta.keys() {
-        if k.starts_with('_') && k != "_anchor" {
+        if k == "_seq" || k == "_signing_key_id" {
             return Err(EntryError::Reserved(k.clone()));
         }
     }

@@ -11,6 +11,8 @@
 //! - No runtime is assumed: completions are plain callbacks, run on the writer thread;
 //!   they must be short and must not block (send on a channel, wake a future).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
@@ -73,10 +75,41 @@ fn returned(j: Job) -> Box<Returned> {
     })
 }
 
+/// Upper bounds of the batch-size histogram buckets (the last bucket is open).
+pub const BATCH_BUCKETS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/// Counters kept by the writer thread, readable from any thread.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Batches written (one write + one fsync each).
+    pub batches: AtomicU64,
+    /// Entries made durable.
+    pub entries: AtomicU64,
+    /// Entries that failed.
+    pub failed: AtomicU64,
+    /// Batches by size: `buckets[i]` counts batches of size <= `BATCH_BUCKETS[i]`
+    /// (not cumulative); the last slot counts larger ones.
+    pub buckets: [AtomicU64; 11],
+}
+
+impl WriterStats {
+    fn record(&self, size: usize, ok: u64, failed: u64) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.entries.fetch_add(ok, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
+        let i = BATCH_BUCKETS
+            .iter()
+            .position(|&b| size as u64 <= b)
+            .unwrap_or(BATCH_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A cloneable handle for submitting drafts to the writer.
 #[derive(Clone)]
 pub struct JournalHandle {
     tx: SyncSender<Job>,
+    stats: Arc<WriterStats>,
 }
 
 /// The writer thread; dropping every handle and calling [`JournalWriter::shutdown`]
@@ -91,11 +124,13 @@ impl JournalWriter {
     pub fn spawn(journal: Journal, opts: WriterOptions) -> std::io::Result<JournalWriter> {
         let (tx, rx) = mpsc::sync_channel(opts.queue.max(1));
         let max_batch = opts.max_batch.max(1);
+        let stats = Arc::new(WriterStats::default());
+        let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("signet-journal".into())
-            .spawn(move || run(journal, rx, max_batch))?;
+            .spawn(move || run(journal, rx, max_batch, &thread_stats))?;
         Ok(JournalWriter {
-            handle: JournalHandle { tx },
+            handle: JournalHandle { tx, stats },
             thread: Some(thread),
         })
     }
@@ -115,6 +150,11 @@ impl JournalWriter {
 }
 
 impl JournalHandle {
+    /// The writer's counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
     /// Queues a draft, blocking while the queue is full.
     pub fn submit(&self, draft: EntryDraft, done: Completion) -> Result<(), SubmitError> {
         self.tx
@@ -143,7 +183,7 @@ impl JournalHandle {
     }
 }
 
-fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize) -> Journal {
+fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize, stats: &WriterStats) -> Journal {
     let mut drafts = Vec::with_capacity(max_batch);
     let mut dones: Vec<Completion> = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
@@ -159,6 +199,8 @@ fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize) -> Journal {
             }
         }
         let results = journal.append_batch(std::mem::take(&mut drafts));
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
+        stats.record(results.len(), ok, results.len() as u64 - ok);
         for (done, r) in dones.drain(..).zip(results) {
             done(r);
         }
@@ -202,6 +244,8 @@ mod tests {
             .collect();
         seqs.sort_unstable();
         assert_eq!(seqs, (0..400).collect::<Vec<_>>());
+        let stats = w.handle().stats().entries.load(Ordering::Relaxed);
+        assert_eq!(stats, 400);
         drop(w.shutdown());
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text.lines().count(), 400);

@@ -1,0 +1,36 @@
+//! Inspection: what comes back from the upstream, unary or streamed (SSE).
+//!
+//! Guarantees: every response, unary and streamed, goes through the same inspectors.
+//! Text is fed incrementally; an inspector keeps only a bounded window of what it has
+//! seen, so inspection cost is linear in the response size. The first refusal aborts
+//! the response.
+
+pub mod regex_output;
+pub mod scope_drift;
+pub mod sse;
+pub mod text;
+
+use crate::admission::{Level, Refusal};
+
+/// What an inspector knows about the request it inspects the response of.
+#[derive(Clone, Debug)]
+pub struct InspectCtx {
+    /// The request's classification (UNCLASS when absent).
+    pub classification: Level,
+    /// `max_tokens` from the request, if any.
+    pub max_tokens: Option<u64>,
+}
+
+/// Inspects one response. `feed` gets the response's text in order (for JSON and SSE
+/// bodies: the decoded string values; otherwise the body as UTF-8, lossy).
+pub trait Inspector: Send {
+    fn feed(&mut self, text: &str) -> Result<(), Refusal>;
+    /// Called once at the end of the response.
+    fn finish(&mut self) -> Result<(), Refusal>;
+}
+
+/// One inspection check: makes an [`Inspector`] per response.
+pub trait InspectionCheck: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn start(&self, ctx: &InspectCtx) -> Box<dyn Inspector>;
+}

@@ -1,0 +1,393 @@
+//! The one place that runs the stages, in order, for every proxied request:
+//! **admission → upstream → inspection → commit → respond**.
+//!
+//! Guarantees:
+//! - Exactly one terminal audit entry per request, on every path: each refusal, body
+//!   too large, malformed body, upstream failure, inspection abort, client disconnect,
+//!   a panic inside a check (caught by the task boundary in [`handle`]).
+//! - A refused request never reaches the upstream: the body is held (bounded by the
+//!   body cap) until admission has passed.
+//! - Fail closed: while the journal cannot write, nothing is forwarded (503); a unary
+//!   response is released only after its entry is durable, and carries its receipt.
+//! - Streamed responses (SSE, or anything when no inspector runs) go out as they are
+//!   inspected; their entry is committed at the end ([`crate::stream`]).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+use signet_audit::json::{Map, Value};
+use signet_audit::util::{new_uuid_v4, to_hex};
+use signet_audit::{Decision, EntryDraft, OwnerType};
+
+use crate::admission::{self, AdmissionState, Owner, Refusal};
+use crate::body::{self, Body};
+use crate::commit::{CommitReceipt, Committer};
+use crate::config::Config;
+use crate::inspection::{InspectCtx, Inspector};
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::respond::{self, Failure};
+use crate::upstream;
+
+/// Everything a request needs, shared by all requests.
+pub struct Gateway {
+    pub cfg: Config,
+    pub policy: Policy,
+    pub committer: Arc<Committer>,
+    pub client: upstream::Client,
+    pub metrics: Metrics,
+}
+
+/// Facts gathered along the pipeline for the request's entry.
+#[derive(Clone)]
+pub struct Facts {
+    pub entry_id: String,
+    pub method: String,
+    pub path: String,
+    pub client_ip: IpAddr,
+    pub request_fingerprint: String,
+    pub owner: Option<Owner>,
+    pub meta: Map,
+    pub started: Instant,
+}
+
+impl Facts {
+    /// An entry for this request.
+    pub fn draft(&self, check_name: &str, decision: Decision, reason: &str, status: u16, extra: Map) -> EntryDraft {
+        let mut d = EntryDraft::new(check_name, decision, reason);
+        d.entry_id = self.entry_id.clone();
+        d.request_fingerprint = self.request_fingerprint.clone();
+        if let Some(o) = &self.owner {
+            d.owner_type = o.kind;
+            d.owner_id = o.id.clone();
+            d.approval_chain = o.approval_chain.clone();
+        } else {
+            d.owner_type = OwnerType::Unresolved;
+        }
+        d.metadata = self.meta.clone();
+        d.metadata.insert("method".into(), self.method.clone().into());
+        d.metadata.insert("path".into(), self.path.clone().into());
+        d.metadata.insert("status".into(), Value::from(u64::from(status)));
+        d.metadata.insert("client_ip".into(), self.client_ip.to_string().into());
+        if let Some(o) = &self.owner {
+            d.metadata.insert("owner_auth".into(), o.method.into());
+        }
+        for (k, v) in extra {
+            d.metadata.insert(k, v);
+        }
+        d
+    }
+}
+
+/// `sha256:<hex>` of `b`, or `""` when empty.
+pub fn fingerprint(b: &[u8]) -> String {
+    if b.is_empty() {
+        String::new()
+    } else {
+        format!("sha256:{}", to_hex(&Sha256::digest(b)))
+    }
+}
+
+/// Runs the pipeline for one request. A panic anywhere inside becomes a 500 with its
+/// own audit entry.
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, client_ip: IpAddr) -> Response<Body> {
+    let facts = Facts {
+        entry_id: new_uuid_v4(),
+        method: req.method().as_str().to_owned(),
+        path: req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+        client_ip,
+        request_fingerprint: String::new(),
+        owner: None,
+        meta: Map::new(),
+        started: Instant::now(),
+    };
+    let task = tokio::spawn(run(gw.clone(), req, facts.clone()));
+    let resp = match task.await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(entry_id = %facts.entry_id, panic = e.is_panic(), "request task failed");
+            let mut extra = Map::new();
+            extra.insert("finish_reason".into(), "internal_error".into());
+            let d = facts.draft("pipeline.internal", Decision::Block, "internal error in the gateway", 500, extra);
+            finish_refusal(&gw, &facts, d, &Failure::Internal, "internal").await
+        }
+    };
+    gw.metrics.request(resp.status().as_u16(), facts.started.elapsed());
+    resp
+}
+
+/// Commits a refusal entry and builds the client's error response with its receipt.
+pub async fn finish_refusal(gw: &Gateway, facts: &Facts, draft: EntryDraft, f: &Failure<'_>, check: &str) -> Response<Body> {
+    let decision = draft.decision.as_str();
+    match gw.committer.commit(draft).await {
+        Ok(c) => {
+            gw.metrics.decision(check, decision);
+            let mut r = respond::failure(f, &facts.entry_id, !gw.cfg.strict_error_redaction);
+            add_receipt(gw, &mut r, &c);
+            r
+        }
+        Err(e) => {
+            tracing::error!(entry_id = %facts.entry_id, error = %e, "audit entry could not be written");
+            respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false)
+        }
+    }
+}
+
+/// Puts the receipt header on a response.
+pub fn add_receipt(gw: &Gateway, r: &mut Response<Body>, c: &CommitReceipt) {
+    if let Some(rc) = &c.receipt
+        && gw.cfg.emit_receipts
+        && let Ok(v) = HeaderValue::from_str(&rc.to_header_value())
+    {
+        r.headers_mut().insert(gw.cfg.receipt_header_name.clone(), v);
+    }
+}
+
+fn refusal_failure(r: &Refusal) -> Failure<'_> {
+    Failure::Refused {
+        status: r.status,
+        check: r.check,
+        reason: &r.reason,
+        retry_after_s: r.retry_after_s,
+    }
+}
+
+/// Entry for a refusal at `stage`.
+fn refusal_draft(facts: &Facts, stage: &str, r: &Refusal) -> EntryDraft {
+    let mut extra = r.metadata.clone();
+    extra.insert("_check_name".into(), r.check.into());
+    extra.insert("_stage".into(), stage.into());
+    let check_name = format!("pipeline.{stage}");
+    facts.draft(&check_name, r.decision, &r.reason, r.status, extra)
+}
+
+async fn refuse(gw: &Gateway, facts: &Facts, stage: &str, r: &Refusal) -> Response<Body> {
+    let d = refusal_draft(facts, stage, r);
+    finish_refusal(gw, facts, d, &refusal_failure(r), r.check).await
+}
+
+async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Response<Body> {
+    if !gw.committer.healthy() {
+        return respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false);
+    }
+    let (parts, incoming) = req.into_parts();
+    let cap = gw.cfg.max_request_body_bytes;
+
+    // Preflight: the body, held whole and bounded, before anything else sees it.
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap as u64) {
+        return refuse(&gw, &facts, "preflight", &crate::admission::body_cap::refusal_too_large(cap)).await;
+    }
+    let deadline = facts.started + gw.cfg.request_timeout;
+    let read = tokio::time::timeout_at(deadline.into(), Limited::new(incoming, cap).collect()).await;
+    let body: Bytes = match read {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return refuse(&gw, &facts, "preflight", &crate::admission::body_cap::refusal_too_large(cap)).await;
+        }
+        Ok(Err(_)) => {
+            let r = Refusal::new(400, "request_body", "request body could not be read (client error or disconnect)");
+            return refuse(&gw, &facts, "preflight", &r).await;
+        }
+        Err(_) => {
+            let r = Refusal::new(408, "request_body", "request body not received within the request timeout");
+            return refuse(&gw, &facts, "preflight", &r).await;
+        }
+    };
+    facts.request_fingerprint = fingerprint(&body);
+
+    // Admission.
+    let mut state = AdmissionState::default();
+    let mut shadow: Vec<Refusal> = Vec::new();
+    {
+        let areq = admission::Request {
+            method: &parts.method,
+            path: &facts.path,
+            headers: &parts.headers,
+            client_ip: facts.client_ip,
+            body: &body,
+        };
+        for check in &gw.policy.admission {
+            if let Err(r) = check.check(&areq, &mut state) {
+                if gw.cfg.shadow {
+                    shadow.push(r);
+                    continue;
+                }
+                facts.owner = state.owner.clone();
+                facts.meta = state.metadata.clone();
+                return refuse(&gw, &facts, "admission", &r).await;
+            }
+        }
+    }
+    facts.owner = state.owner.clone();
+    facts.meta = state.metadata.clone();
+    if !state.redactions.is_empty() {
+        facts.meta.insert(
+            "redactions".into(),
+            Value::Array(state.redactions.iter().map(|s| Value::from(s.as_str())).collect()),
+        );
+    }
+    record_shadow(&mut facts.meta, &shadow);
+
+    if gw.cfg.two_phase {
+        let mut extra = Map::new();
+        extra.insert("phase".into(), "intent".into());
+        let d = facts.draft("pipeline.intent", Decision::Allow, "admitted; forwarding to upstream", 0, extra);
+        if let Err(e) = gw.committer.commit(d).await {
+            tracing::error!(entry_id = %facts.entry_id, error = %e, "intent entry could not be written");
+            return respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false);
+        }
+    }
+    if !gw.committer.healthy() {
+        return respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false);
+    }
+
+    // Upstream.
+    let forward = state.body_rewrite.clone().unwrap_or(body);
+    let api_key = gw.cfg.upstream_api_key.as_ref().map(|k| k.as_str());
+    let up_req = match upstream::build_request(&gw.cfg.upstream, &parts, forward, facts.client_ip, api_key) {
+        Ok(r) => r,
+        Err(_) => {
+            let r = Refusal::new(400, "request_headers", "request cannot be forwarded (invalid header or path)");
+            return refuse(&gw, &facts, "preflight", &r).await;
+        }
+    };
+    let sent = Instant::now();
+    let resp = match tokio::time::timeout_at(deadline.into(), gw.client.request(up_req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(entry_id = %facts.entry_id, error = %e, "upstream request failed");
+            return upstream_failure(&gw, &facts, Failure::UpstreamUnavailable, "upstream unreachable or failed").await;
+        }
+        Err(_) => return upstream_failure(&gw, &facts, Failure::UpstreamTimeout, "upstream did not answer within the request timeout").await,
+    };
+    let latency_us = sent.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+    facts.meta.insert("upstream_latency_us".into(), Value::from(latency_us));
+
+    let ctx = InspectCtx {
+        classification: state.classification.unwrap_or(admission::Level::Unclass),
+        max_tokens: state.max_tokens,
+    };
+    let inspectors: Vec<(&'static str, Box<dyn Inspector>)> =
+        gw.policy.inspection.iter().map(|c| (c.name(), c.start(&ctx))).collect();
+    let (mut rparts, rbody) = resp.into_parts();
+    upstream::strip_hop_by_hop(&mut rparts.headers);
+    for (i, r) in shadow.iter().enumerate().take(8) {
+        add_shadow_headers(&mut rparts.headers, i, r);
+    }
+    let is_sse = rparts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+    if is_sse || inspectors.is_empty() {
+        return crate::stream::respond(gw, facts, rparts, rbody, inspectors, is_sse, deadline);
+    }
+    unary(&gw, facts, rparts, rbody, inspectors, deadline).await
+}
+
+async fn upstream_failure(gw: &Gateway, facts: &Facts, f: Failure<'_>, reason: &str) -> Response<Body> {
+    let mut extra = Map::new();
+    let kind = if matches!(f, Failure::UpstreamTimeout) { "upstream_timeout" } else { "upstream_error" };
+    extra.insert("finish_reason".into(), kind.into());
+    let d = facts.draft("pipeline.upstream", Decision::Block, reason, f.status(), extra);
+    finish_refusal(gw, facts, d, &f, "upstream").await
+}
+
+fn record_shadow(meta: &mut Map, shadow: &[Refusal]) {
+    if shadow.is_empty() {
+        return;
+    }
+    let items = shadow
+        .iter()
+        .map(|r| {
+            let mut m = Map::new();
+            m.insert("check".into(), r.check.into());
+            m.insert("reason".into(), r.reason.as_str().into());
+            m.insert("status".into(), Value::from(u64::from(r.status)));
+            Value::Object(m)
+        })
+        .collect();
+    meta.insert("shadow_refusals".into(), Value::Array(items));
+}
+
+/// `X-Signet-Shadow-Check[-N]` and `X-Signet-Shadow-Status[-N]` for would-be refusals.
+pub fn add_shadow_headers(h: &mut http::HeaderMap, i: usize, r: &Refusal) {
+    let suffix = if i == 0 { String::new() } else { format!("-{}", i + 1) };
+    if let (Ok(n1), Ok(n2)) = (
+        http::HeaderName::from_bytes(format!("x-signet-shadow-check{suffix}").as_bytes()),
+        http::HeaderName::from_bytes(format!("x-signet-shadow-status{suffix}").as_bytes()),
+    ) {
+        h.insert(n1, HeaderValue::from_static(r.check));
+        h.insert(n2, HeaderValue::from(r.status));
+    }
+}
+
+/// Unary response: held (bounded), inspected whole, committed, then released.
+async fn unary(
+    gw: &Gateway,
+    mut facts: Facts,
+    mut rparts: http::response::Parts,
+    rbody: Incoming,
+    mut inspectors: Vec<(&'static str, Box<dyn Inspector>)>,
+    deadline: Instant,
+) -> Response<Body> {
+    let limit = gw.cfg.max_inspect_bytes;
+    let read = tokio::time::timeout_at(deadline.into(), Limited::new(rbody, limit).collect()).await;
+    let bytes = match read {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            let r = Refusal::new(502, "response_size", format!("response larger than {limit} bytes cannot be inspected"));
+            return refuse(gw, &facts, "inspection", &r).await;
+        }
+        Ok(Err(_)) => return upstream_failure(gw, &facts, Failure::UpstreamUnavailable, "upstream response body failed").await,
+        Err(_) => return upstream_failure(gw, &facts, Failure::UpstreamTimeout, "upstream response not complete within the request timeout").await,
+    };
+    let text = crate::inspection::text::text_of_json(&bytes);
+    let mut shadowed = Vec::new();
+    for (_, ins) in inspectors.iter_mut() {
+        let verdict = ins.feed(&text).and_then(|()| ins.finish());
+        if let Err(r) = verdict {
+            if gw.cfg.shadow {
+                shadowed.push(r);
+                continue;
+            }
+            let mut r = r;
+            r.metadata.insert("upstream_status".into(), Value::from(u64::from(rparts.status.as_u16())));
+            r.metadata.insert("finish_reason".into(), format!("{}_abort", r.check).into());
+            return refuse(gw, &facts, "inspection", &r).await;
+        }
+    }
+    for (i, r) in shadowed.iter().enumerate().take(8) {
+        add_shadow_headers(&mut rparts.headers, i + 8, r);
+    }
+    record_shadow(&mut facts.meta, &shadowed);
+    let status = rparts.status.as_u16();
+    let mut extra = Map::new();
+    extra.insert("response_fingerprint".into(), fingerprint(&bytes).into());
+    extra.insert("response_bytes".into(), Value::from(bytes.len() as u64));
+    extra.insert("finish_reason".into(), crate::stream::finish_reason_of(&bytes).into());
+    let d = facts.draft("pipeline.complete", Decision::Allow, "request completed", status, extra);
+    match gw.committer.commit(d).await {
+        Ok(c) => {
+            gw.metrics.decision("pipeline.complete", "allow");
+            rparts.headers.remove(http::header::CONTENT_LENGTH);
+            let mut r = Response::from_parts(rparts, body::full(bytes));
+            if let Ok(v) = HeaderValue::from_str(&facts.entry_id) {
+                r.headers_mut().insert(respond::CORRELATION_HEADER, v);
+            }
+            add_receipt(gw, &mut r, &c);
+            r
+        }
+        Err(e) => {
+            tracing::error!(entry_id = %facts.entry_id, error = %e, "audit entry could not be written; response withheld");
+            respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false)
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! The policy: which admission and inspection checks run, built from the `[policy]`
+//! table of the TOML config.
+//!
+//! Guarantees:
+//! - The config is parsed strictly (`deny_unknown_fields` at every level), then
+//!   [`PolicyConfig::validate`] reports every problem at once, each prefixed with its
+//!   key path (`policy.rate_limit.per_owner_rps: must be > 0`,
+//!   `policy.regex_content.rules[1].pattern: ...`). [`Policy::build`] runs the same
+//!   code and returns those messages instead of a policy, so what validates builds.
+//! - A section that is absent means that check is off; a present section is on
+//!   unless `enabled = false`. `body_cap` is always on (its cap is
+//!   `SIGNET_MAX_REQUEST_BODY_BYTES`, and it also records `max_tokens` for
+//!   `scope_drift`). Without a config file the gateway runs [`Policy::default_safe`].
+//! - Admission order is fixed: trusted_networks, owner_resolution, body_cap,
+//!   classification_gate, rate_limit, regex_content; inspection: scope_drift,
+//!   regex_output.
+
+use std::sync::Arc;
+
+use regex::{Regex, RegexBuilder};
+use serde::Deserialize;
+
+use crate::admission::body_cap::BodyCap;
+use crate::admission::classification::ClassificationGate;
+use crate::admission::owner::{OwnerResolution, parse_owner_spec};
+use crate::admission::rate_limit::{Rate, RateLimit, SystemClock};
+use crate::admission::regex_content::{Action, ContentRule, RegexContent};
+use crate::admission::trust::{Cidr, TrustedNetworks};
+use crate::admission::AdmissionCheck;
+use crate::inspection::regex_output::{DEFAULT_WINDOW_CHARS, OutputRule, RegexOutput};
+use crate::inspection::scope_drift::{ScopeDrift, ScopeDriftSettings};
+use crate::inspection::InspectionCheck;
+
+fn yes() -> bool {
+    true
+}
+
+/// `[policy]` table of the TOML config.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub owner_resolution: Option<OwnerResolutionConfig>,
+    pub trusted_networks: Option<TrustedNetworksConfig>,
+    pub classification_gate: Option<ToggleConfig>,
+    pub rate_limit: Option<RateLimitConfig>,
+    pub regex_content: Option<RegexContentConfig>,
+    pub scope_drift: Option<ScopeDriftConfig>,
+    pub regex_output: Option<RegexOutputConfig>,
+}
+
+/// `[policy.owner_resolution]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerResolutionConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Refuse unattributed requests (403); `false` lets them through unresolved.
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+/// `[policy.trusted_networks]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedNetworksConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub cidrs: Vec<String>,
+    /// `human:<id>`, `agent:<id>` or `policy:<id>`.
+    pub owner: String,
+}
+
+/// A section whose only setting is `enabled` (`[policy.classification_gate]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToggleConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+/// `[policy.rate_limit]`. A burst left out defaults to the rate rounded up.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub per_owner_rps: Option<f64>,
+    pub per_owner_burst: Option<u32>,
+    pub per_ip_rps: Option<f64>,
+    pub per_ip_burst: Option<u32>,
+    #[serde(default = "default_max_keys")]
+    pub max_tracked_keys: usize,
+}
+
+fn default_max_keys() -> usize {
+    65_536
+}
+
+/// `[policy.regex_content]` with `[[policy.regex_content.rules]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegexContentConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub rules: Vec<ContentRuleConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentRuleConfig {
+    pub name: String,
+    pub pattern: String,
+    pub action: Action,
+}
+
+/// `[policy.scope_drift]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeDriftConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_chars_per_token")]
+    pub chars_per_token: u64,
+    #[serde(default = "default_slack")]
+    pub length_slack_chars: u64,
+}
+
+fn default_chars_per_token() -> u64 {
+    ScopeDriftSettings::default().chars_per_token
+}
+
+fn default_slack() -> u64 {
+    ScopeDriftSettings::default().length_slack_chars
+}
+
+/// `[policy.regex_output]` with `[[policy.regex_output.rules]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegexOutputConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub rules: Vec<OutputRuleConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputRuleConfig {
+    pub name: String,
+    pub pattern: String,
+    /// Longest match found across chunk boundaries, in characters.
+    pub window: Option<usize>,
+}
+
+impl PolicyConfig {
+    /// Every problem with the policy, as messages naming the key.
+    pub fn validate(&self) -> Vec<String> {
+        assemble(self, 0).1
+    }
+}
+
+/// The checks the pipeline runs, in order.
+pub struct Policy {
+    pub admission: Vec<Box<dyn AdmissionCheck>>,
+    pub inspection: Vec<Box<dyn InspectionCheck>>,
+}
+
+impl Policy {
+    /// Builds the checks. `body_cap` is the request body limit in bytes.
+    pub fn build(cfg: &PolicyConfig, body_cap: usize) -> Result<Policy, Vec<String>> {
+        let (policy, errors) = assemble(cfg, body_cap);
+        if errors.is_empty() { Ok(policy) } else { Err(errors) }
+    }
+
+    /// The policy without a config file: owner required, body cap, classification
+    /// gate, scope drift on every response.
+    pub fn default_safe(body_cap: usize) -> Policy {
+        Policy {
+            admission: vec![
+                Box::new(OwnerResolution { required: true }),
+                Box::new(BodyCap { cap: body_cap }),
+                Box::new(ClassificationGate),
+            ],
+            inspection: vec![Box::new(ScopeDrift::new(ScopeDriftSettings::default()))],
+        }
+    }
+}
+
+/// Compiles an operator pattern; the message is one line.
+fn compile(pattern: &str) -> Result<Regex, String> {
+    let re = RegexBuilder::new(pattern)
+        .size_limit(4 << 20)
+        .build()
+        .map_err(|e| {
+            let text = e.to_string();
+            let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid regex");
+            format!("invalid regex: {}", line.trim())
+        })?;
+    if re.is_match("") {
+        return Err("pattern matches the empty string".into());
+    }
+    Ok(re)
+}
+
+/// Checks a rule name, and that it is unique within `seen`.
+fn rule_name(name: &str, seen: &mut Vec<String>) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !ok {
+        return Err("must be 1 to 64 characters of A-Z a-z 0-9 _ - .".into());
+    }
+    if seen.iter().any(|s| s == name) {
+        return Err("duplicate rule name".into());
+    }
+    seen.push(name.to_owned());
+    Ok(())
+}
+
+fn rate(errs: &mut Vec<String>, key: &str, rps: Option<f64>, burst: Option<u32>) -> Option<Rate> {
+    let p = "policy.rate_limit";
+    match (rps, burst) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            errs.push(format!("{p}.{key}_burst: set without {key}_rps"));
+            None
+        }
+        (Some(r), b) => {
+            if !(r.is_finite() && r > 0.0 && r <= 1e9) {
+                errs.push(format!("{p}.{key}_rps: must be > 0 and at most 1e9"));
+                return None;
+            }
+            let b = b.unwrap_or(r.ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
+            let rate = Rate::new(r, b);
+            if rate.is_none() {
+                errs.push(format!("{p}.{key}_burst: must be > 0"));
+            }
+            rate
+        }
+    }
+}
+
+/// Builds whatever is valid and collects every problem.
+fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
+    let mut errs = Vec::new();
+    let mut admission: Vec<Box<dyn AdmissionCheck>> = Vec::new();
+    let mut inspection: Vec<Box<dyn InspectionCheck>> = Vec::new();
+    let owner_on = cfg.owner_resolution.as_ref().filter(|o| o.enabled);
+
+    if let Some(t) = cfg.trusted_networks.as_ref().filter(|t| t.enabled) {
+        let p = "policy.trusted_networks";
+        if owner_on.is_none() {
+            errs.push(format!("{p}: needs [policy.owner_resolution] enabled (a network only supplies an owner)"));
+        }
+        if t.cidrs.is_empty() {
+            errs.push(format!("{p}.cidrs: must list at least one network"));
+        }
+        let mut nets = Vec::new();
+        for (i, c) in t.cidrs.iter().enumerate() {
+            match c.parse::<Cidr>() {
+                Ok(n) => nets.push(n),
+                Err(e) => errs.push(format!("{p}.cidrs[{i}]: `{c}`: {e}")),
+            }
+        }
+        match parse_owner_spec(&t.owner, "trusted_network") {
+            Ok(o) => admission.push(Box::new(TrustedNetworks::new(nets, o))),
+            Err(e) => errs.push(format!("{p}.owner: {e}")),
+        }
+    }
+    if let Some(o) = owner_on {
+        admission.push(Box::new(OwnerResolution { required: o.required }));
+    }
+    admission.push(Box::new(BodyCap { cap: body_cap }));
+    if cfg.classification_gate.as_ref().is_some_and(|c| c.enabled) {
+        admission.push(Box::new(ClassificationGate));
+    }
+    if let Some(r) = cfg.rate_limit.as_ref().filter(|r| r.enabled) {
+        let per_owner = rate(&mut errs, "per_owner", r.per_owner_rps, r.per_owner_burst);
+        let per_ip = rate(&mut errs, "per_ip", r.per_ip_rps, r.per_ip_burst);
+        if r.per_owner_rps.is_none() && r.per_ip_rps.is_none() {
+            errs.push("policy.rate_limit: set per_owner_rps, per_ip_rps or both".into());
+        }
+        if r.max_tracked_keys == 0 {
+            errs.push("policy.rate_limit.max_tracked_keys: must be > 0".into());
+        }
+        admission.push(Box::new(RateLimit::new(per_owner, per_ip, r.max_tracked_keys, Arc::new(SystemClock))));
+    }
+    if let Some(c) = cfg.regex_content.as_ref().filter(|c| c.enabled) {
+        let p = "policy.regex_content.rules";
+        if c.rules.is_empty() {
+            errs.push(format!("{p}: must list at least one rule"));
+        }
+        let (mut seen, mut rules) = (Vec::new(), Vec::new());
+        for (i, r) in c.rules.iter().enumerate() {
+            if let Err(e) = rule_name(&r.name, &mut seen) {
+                errs.push(format!("{p}[{i}].name: {e}"));
+            }
+            match compile(&r.pattern) {
+                Ok(regex) => rules.push(ContentRule { name: r.name.clone(), regex, action: r.action }),
+                Err(e) => errs.push(format!("{p}[{i}].pattern: {e}")),
+            }
+        }
+        admission.push(Box::new(RegexContent::new(rules)));
+    }
+    if let Some(s) = cfg.scope_drift.as_ref().filter(|s| s.enabled) {
+        if !(1..=1000).contains(&s.chars_per_token) {
+            errs.push("policy.scope_drift.chars_per_token: must be from 1 to 1000".into());
+        }
+        if s.length_slack_chars > 1_000_000_000 {
+            errs.push("policy.scope_drift.length_slack_chars: must be at most 1000000000".into());
+        }
+        inspection.push(Box::new(ScopeDrift::new(ScopeDriftSettings {
+            chars_per_token: s.chars_per_token,
+            length_slack_chars: s.length_slack_chars,
+        })));
+    }
+    if let Some(o) = cfg.regex_output.as_ref().filter(|o| o.enabled) {
+        let p = "policy.regex_output.rules";
+        if o.rules.is_empty() {
+            errs.push(format!("{p}: must list at least one rule"));
+        }
+        let (mut seen, mut rules) = (Vec::new(), Vec::new());
+        for (i, r) in o.rules.iter().enumerate() {
+            if let Err(e) = rule_name(&r.name, &mut seen) {
+                errs.push(format!("{p}[{i}].name: {e}"));
+            }
+            let window = r.window.unwrap_or(DEFAULT_WINDOW_CHARS);
+            if !(16..=65_536).contains(&window) {
+                errs.push(format!("{p}[{i}].window: must be from 16 to 65536 characters"));
+            }
+            match compile(&r.pattern) {
+                Ok(regex) => rules.push(OutputRule { name: r.name.clone(), regex, window_chars: window }),
+                Err(e) => errs.push(format!("{p}[{i}].pattern: {e}")),
+            }
+        }
+        inspection.push(Box::new(RegexOutput::new(rules)));
+    }
+    (Policy { admission, inspection }, errs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        policy: PolicyConfig,
+    }
+
+    fn parse(toml_text: &str) -> PolicyConfig {
+        toml::from_str::<File>(toml_text).unwrap().policy
+    }
+
+    fn names(p: &Policy) -> (Vec<&str>, Vec<&str>) {
+        (
+            p.admission.iter().map(|c| c.name()).collect(),
+            p.inspection.iter().map(|c| c.name()).collect(),
+        )
+    }
+
+    const FULL: &str = r#"
+[policy.owner_resolution]
+required = true
+[policy.trusted_networks]
+cidrs = ["10.0.0.0/8", "fd00::/8"]
+owner = "agent:batch"
+[policy.classification_gate]
+enabled = true
+[policy.rate_limit]
+per_owner_rps = 10
+per_owner_burst = 20
+per_ip_rps = 0.5
+[[policy.regex_content.rules]]
+name = "ssn"
+pattern = '\b\d{3}-\d{2}-\d{4}\b'
+action = "redact"
+[[policy.regex_content.rules]]
+name = "jailbreak"
+pattern = '(?i)ignore previous instructions'
+action = "block"
+[policy.scope_drift]
+chars_per_token = 6
+[[policy.regex_output.rules]]
+name = "api_key"
+pattern = 'sk-[A-Za-z0-9]{20,}'
+window = 256
+"#;
+
+    #[test]
+    fn full_config_builds_in_order() {
+        let cfg = parse(FULL);
+        assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+        let p = Policy::build(&cfg, 1024).unwrap();
+        let (a, i) = names(&p);
+        assert_eq!(
+            a,
+            ["trusted_networks", "owner_resolution", "body_cap", "classification_gate", "rate_limit", "regex_content"]
+        );
+        assert_eq!(i, ["scope_drift", "regex_output"]);
+    }
+
+    #[test]
+    fn absent_sections_are_off_and_defaults() {
+        let p = Policy::build(&PolicyConfig::default(), 10).unwrap();
+        assert_eq!(names(&p), (vec!["body_cap"], vec![]));
+        let cfg = parse("[policy.scope_drift]\n[policy.classification_gate]\nenabled = false\n");
+        assert_eq!(cfg.scope_drift.as_ref().map(|s| s.chars_per_token), Some(8));
+        assert_eq!(names(&Policy::build(&cfg, 10).unwrap()), (vec!["body_cap"], vec!["scope_drift"]));
+        let safe = Policy::default_safe(10);
+        assert_eq!(
+            names(&safe),
+            (vec!["owner_resolution", "body_cap", "classification_gate"], vec!["scope_drift"])
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_key() {
+        let cfg = parse(
+            r#"
+[policy.trusted_networks]
+cidrs = ["10.0.0.1/8", "nope", "::/200"]
+owner = "root:x"
+[policy.rate_limit]
+per_owner_rps = 0
+per_ip_burst = 5
+max_tracked_keys = 0
+[[policy.regex_content.rules]]
+name = "bad name!"
+pattern = '('
+action = "block"
+[[policy.regex_content.rules]]
+name = "dup"
+pattern = 'a*'
+action = "redact"
+[[policy.regex_content.rules]]
+name = "dup"
+pattern = 'x'
+action = "redact"
+[policy.scope_drift]
+chars_per_token = 0
+[[policy.regex_output.rules]]
+name = "w"
+pattern = 'x'
+window = 4
+"#,
+        );
+        let errs = cfg.validate();
+        for want in [
+            "policy.trusted_networks: needs [policy.owner_resolution]",
+            "policy.trusted_networks.cidrs[0]: `10.0.0.1/8`: address has bits set beyond the /8 prefix",
+            "policy.trusted_networks.cidrs[1]: `nope`: not an IPv4 or IPv6 address",
+            "policy.trusted_networks.cidrs[2]: `::/200`: prefix length must be a number from 0 to 128",
+            "policy.trusted_networks.owner: owner must be",
+            "policy.rate_limit.per_owner_rps: must be > 0",
+            "policy.rate_limit.per_ip_burst: set without per_ip_rps",
+            "policy.rate_limit.max_tracked_keys: must be > 0",
+            "policy.regex_content.rules[0].name: must be 1 to 64",
+            "policy.regex_content.rules[0].pattern: invalid regex: error: unclosed group",
+            "policy.regex_content.rules[1].pattern: pattern matches the empty string",
+            "policy.regex_content.rules[2].name: duplicate rule name",
+            "policy.scope_drift.chars_per_token: must be from 1 to 1000",
+            "policy.regex_output.rules[0].window: must be from 16 to 65536",
+        ] {
+            assert!(errs.iter().any(|e| e.starts_with(want)), "missing {want:?} in {errs:#?}");
+        }
+        assert_eq!(errs.len(), 14, "{errs:#?}");
+        assert_eq!(Policy::build(&cfg, 10).err(), Some(errs));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_actions_do_not_parse() {
+        for bad in [
+            "[policy.owner_resolution]\nrequird = true\n",
+            "[policy.nope]\n",
+            "[[policy.regex_content.rules]]\nname='a'\npattern='b'\naction='allow'\n",
+            "[policy.rate_limit]\nper_ip_rps = -1\nper_ip_burst = -3\n",
+        ] {
+            assert!(toml::from_str::<File>(bad).is_err(), "{bad}");
+        }
+        assert!(parse("[policy.rate_limit]\nper_ip_rps = 5\n").validate().is_empty());
+        assert!(!parse("[policy.rate_limit]\n").validate().is_empty());
+        assert!(!parse("[policy.regex_content]\n").validate().is_empty());
+    }
+}

@@ -1,0 +1,123 @@
+//! Starting and stopping the gateway: journal, receipts, policy, listener, signals.
+//!
+//! Guarantees: nothing listens before the journal is open (a torn tail recovered and
+//! recorded) and the policy is built; SIGTERM/SIGINT stop accepting, let in-flight
+//! requests finish, then flush and close the journal, so every acknowledged entry is
+//! on disk when the process exits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use signet_audit::journal::writer::{JournalWriter, WriterOptions};
+use signet_audit::journal::{Journal, JournalOptions};
+use signet_audit::keyfile;
+use signet_audit::receipt::ReceiptSigner;
+
+use crate::cli::exit::{self, CmdResult, Failure};
+use crate::commit::Committer;
+use crate::config::{Config, LogFormat};
+use crate::metrics::Metrics;
+use crate::pipeline::Gateway;
+use crate::policy::Policy;
+
+/// Sets up tracing once; logs go to stderr.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => b.json().try_init(),
+        LogFormat::Text => b.try_init(),
+    };
+}
+
+fn receipt_signer(cfg: &Config) -> Result<ReceiptSigner, Failure> {
+    match &cfg.receipt_key {
+        None => Ok(ReceiptSigner::Hmac(cfg.hmac_key.clone())),
+        Some(p) => {
+            let key = keyfile::load_ed25519_private(p)
+                .map_err(|e| Failure::usage(format!("--receipt-key {}: {e}", p.display())))?;
+            let id = keyfile::default_key_id(&key.verifying_key());
+            ReceiptSigner::ed25519(&id, key).map_err(|e| Failure::usage(format!("receipt key: {e}")))
+        }
+    }
+}
+
+/// Builds the gateway (journal open, writer running) without listening.
+pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
+    let policy = if cfg.open_policy {
+        tracing::warn!("[dangerous] open_policy: running with NO admission or inspection checks");
+        Policy { admission: Vec::new(), inspection: Vec::new() }
+    } else {
+        match &cfg.policy {
+            Some(p) => Policy::build(p, cfg.max_request_body_bytes),
+            None => Ok(Policy::default_safe(cfg.max_request_body_bytes)),
+        }
+        .map_err(|errs| Failure::usage(errs.join("; ")))?
+    };
+    let journal = Journal::open(&cfg.audit_log_path, cfg.hmac_key.clone(), JournalOptions::default())
+        .map_err(|e| Failure::new(exit::CANT_CREATE, format!("audit log {}: {e}", cfg.audit_log_path.display())))?;
+    for t in journal.recovered() {
+        tracing::warn!(bytes = t.bytes, saved_to = %t.saved_to.display(), "torn last line of the audit log moved aside and recorded");
+    }
+    let writer = JournalWriter::spawn(journal, WriterOptions::default())
+        .map_err(|e| Failure::new(exit::CANT_CREATE, format!("journal writer: {e}")))?;
+    let signer = receipt_signer(&cfg)?;
+    let committer = Committer::new(writer.handle(), Some(signer));
+    let client = crate::upstream::client(cfg.upstream_connect_timeout);
+    let gw = Arc::new(Gateway { cfg, policy, committer, client, metrics: Metrics::default() });
+    Ok((gw, writer))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("shutdown requested: draining");
+}
+
+/// `signet serve`: runs until SIGTERM/SIGINT.
+pub fn serve(cfg: Config) -> CmdResult {
+    init_logging(cfg.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::CANT_CREATE, format!("runtime: {e}")))?;
+    let listen = cfg.listen;
+    let (gw, writer) = build(cfg)?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}")))?;
+        announce(&gw, listener.local_addr().unwrap_or(listen));
+        crate::server::serve(gw.clone(), listener, shutdown_signal()).await;
+        drop(gw);
+        Ok::<(), Failure>(())
+    })?;
+    drop(rt);
+    if writer.shutdown().is_none() {
+        return Err(Failure::new(exit::CANT_CREATE, "journal writer did not stop cleanly"));
+    }
+    tracing::info!("journal flushed; bye");
+    Ok(exit::OK)
+}
+
+/// Prints where the gateway listens (stdout, one line, for scripts and tests).
+pub fn announce(gw: &Gateway, addr: SocketAddr) {
+    println!("signet: listening on http://{addr}");
+    tracing::info!(
+        %addr,
+        upstream = %gw.cfg.upstream.authority,
+        audit_log = %gw.cfg.audit_log_path.display(),
+        admission_checks = gw.policy.admission.len(),
+        inspection_checks = gw.policy.inspection.len(),
+        shadow = gw.cfg.shadow,
+        "signet gateway started"
+    );
+}

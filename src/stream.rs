@@ -1,0 +1,301 @@
+//! Streamed responses: SSE inspected event by event, or any body passed through when
+//! no inspector runs; the entry is committed when the stream ends.
+//!
+//! Guarantees:
+//! - An SSE event reaches the client only after every inspector has seen it; an abort
+//!   sends `data: {"signet_abort":true,"reason":…,"correlation_id":…}` and
+//!   `data: [DONE]`, and nothing from the upstream after that.
+//! - Exactly one entry per stream, whatever ends it: upstream end, abort, upstream
+//!   error, timeout, or the client going away (`finish_reason` says which).
+//! - The receipt follows the entry: as an HTTP trailer, and for SSE also as a final
+//!   comment line `: signet-receipt …` (which SSE clients ignore).
+//! - `response_fingerprint` is the SHA-256 of exactly the bytes sent to the client.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming};
+use sha2::{Digest, Sha256};
+use signet_audit::json::{self, Map, Value};
+use signet_audit::util::to_hex;
+use signet_audit::{Decision, EntryDraft};
+
+use crate::admission::Refusal;
+use crate::body::{self, Body, FrameSender};
+use crate::inspection::Inspector;
+use crate::inspection::sse::{SseEvent, SseSplitter};
+use crate::pipeline::{Facts, Gateway};
+use crate::respond;
+
+/// Largest single SSE event accepted from the upstream.
+const MAX_EVENT: usize = 1 << 20;
+
+type Inspectors = Vec<(&'static str, Box<dyn Inspector>)>;
+
+/// Starts streaming `rbody` to the client; returns the response head at once.
+pub fn respond(
+    gw: Arc<Gateway>,
+    facts: Facts,
+    mut rparts: http::response::Parts,
+    rbody: Incoming,
+    inspectors: Inspectors,
+    is_sse: bool,
+    deadline: Instant,
+) -> Response<Body> {
+    rparts.headers.remove(http::header::CONTENT_LENGTH);
+    if gw.cfg.emit_receipts {
+        let name = gw.cfg.receipt_header_name.as_str();
+        if let Ok(v) = HeaderValue::from_str(name) {
+            rparts.headers.insert(http::header::TRAILER, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&facts.entry_id) {
+        rparts.headers.insert(respond::CORRELATION_HEADER, v);
+    }
+    let status = rparts.status.as_u16();
+    let (tx, body) = body::channel(16);
+    tokio::spawn(pump(gw, facts, status, rbody, inspectors, is_sse, deadline, tx));
+    Response::from_parts(rparts, body)
+}
+
+/// What ended the stream.
+struct End {
+    finish_reason: String,
+    abort: Option<Refusal>,
+    client_gone: bool,
+}
+
+struct Out {
+    tx: FrameSender,
+    hasher: Sha256,
+    bytes: u64,
+    gone: bool,
+}
+
+impl Out {
+    async fn send(&mut self, b: Bytes) -> bool {
+        if self.gone {
+            return false;
+        }
+        let n = b.len() as u64;
+        let h = b.clone();
+        if self.tx.send(Ok(Frame::data(b))).await.is_err() {
+            self.gone = true;
+            return false;
+        }
+        self.hasher.update(&h);
+        self.bytes += n;
+        true
+    }
+}
+
+fn feed_all(inspectors: &mut Inspectors, text: &str, shadow: bool, shadowed: &mut Vec<Refusal>) -> Result<(), Refusal> {
+    for (_, ins) in inspectors.iter_mut() {
+        if let Err(r) = ins.feed(text) {
+            if shadow {
+                shadowed.push(r);
+            } else {
+                return Err(r);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The text of an SSE event that inspection sees: event name, id and decoded data.
+fn event_text(ev: &SseEvent) -> String {
+    let mut t = String::new();
+    if let Some(e) = &ev.event {
+        t.push_str(e);
+        t.push('\n');
+    }
+    if let Some(i) = &ev.id {
+        t.push_str(i);
+        t.push('\n');
+    }
+    if ev.data.trim() != "[DONE]" {
+        t.push_str(&crate::inspection::text::text_of_json(ev.data.as_bytes()));
+    }
+    t
+}
+
+/// `choices[0].finish_reason` of a JSON body or SSE data, if any.
+pub fn finish_reason_of(b: &[u8]) -> String {
+    let Ok((v, _)) = json::parse(b) else {
+        return "end".into();
+    };
+    let reason = v
+        .as_object()
+        .and_then(|m| m.get("choices"))
+        .and_then(|c| match c {
+            Value::Array(a) => a.first(),
+            _ => None,
+        })
+        .and_then(Value::as_object)
+        .and_then(|c| c.get("finish_reason"))
+        .and_then(Value::as_str);
+    reason.unwrap_or("end").to_owned()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn pump(
+    gw: Arc<Gateway>,
+    mut facts: Facts,
+    status: u16,
+    mut rbody: Incoming,
+    mut inspectors: Inspectors,
+    is_sse: bool,
+    deadline: Instant,
+    tx: FrameSender,
+) {
+    let mut out = Out { tx, hasher: Sha256::new(), bytes: 0, gone: false };
+    let mut splitter = SseSplitter::new(MAX_EVENT);
+    let mut shadowed = Vec::new();
+    let mut last_reason = String::from("end");
+    let shadow = gw.cfg.shadow;
+    let end = 'read: loop {
+        let frame = match tokio::time::timeout_at(deadline.into(), rbody.frame()).await {
+            Err(_) => break End { finish_reason: "timeout".into(), abort: None, client_gone: false },
+            Ok(None) => break End { finish_reason: String::new(), abort: None, client_gone: false },
+            Ok(Some(Err(_))) => break End { finish_reason: "upstream_error".into(), abort: None, client_gone: false },
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if !is_sse {
+            if let Err(r) = feed_all(&mut inspectors, &String::from_utf8_lossy(&data), shadow, &mut shadowed) {
+                break End { finish_reason: format!("{}_abort", r.check), abort: Some(r), client_gone: false };
+            }
+            if !out.send(data).await {
+                break End { finish_reason: "client_disconnect".into(), abort: None, client_gone: true };
+            }
+            continue;
+        }
+        let events = match splitter.push(&data) {
+            Ok(evs) => evs,
+            Err(e) => {
+                let r = Refusal::new(502, "sse_format", format!("upstream stream is not valid SSE: {e}"));
+                break End { finish_reason: "sse_format_abort".into(), abort: Some(r), client_gone: false };
+            }
+        };
+        for ev in events {
+            if let Err(r) = feed_all(&mut inspectors, &event_text(&ev), shadow, &mut shadowed) {
+                break 'read End { finish_reason: format!("{}_abort", r.check), abort: Some(r), client_gone: false };
+            }
+            if ev.data.trim() != "[DONE]" && ev.data.contains("finish_reason") {
+                let fr = finish_reason_of(ev.data.as_bytes());
+                if fr != "end" {
+                    last_reason = fr;
+                }
+            }
+            if !out.send(Bytes::from(ev.raw)).await {
+                break 'read End { finish_reason: "client_disconnect".into(), abort: None, client_gone: true };
+            }
+        }
+    };
+    let mut end = end;
+    if end.abort.is_none() && !end.client_gone && end.finish_reason.is_empty() {
+        // Upstream finished: flush a trailing event without its blank line, then let
+        // every inspector conclude.
+        if is_sse && let Ok(Some(ev)) = splitter.finish() {
+            match feed_all(&mut inspectors, &event_text(&ev), shadow, &mut shadowed) {
+                Err(r) => end = End { finish_reason: format!("{}_abort", r.check), abort: Some(r), client_gone: false },
+                Ok(()) => {
+                    if !out.send(Bytes::from(ev.raw)).await {
+                        end = End { finish_reason: "client_disconnect".into(), abort: None, client_gone: true };
+                    }
+                }
+            }
+        }
+        if end.abort.is_none() && !end.client_gone {
+            for (_, ins) in inspectors.iter_mut() {
+                if let Err(r) = ins.finish() {
+                    if shadow {
+                        shadowed.push(r);
+                    } else {
+                        end = End { finish_reason: format!("{}_abort", r.check), abort: Some(r), client_gone: false };
+                        break;
+                    }
+                }
+            }
+        }
+        if end.finish_reason.is_empty() {
+            end.finish_reason = last_reason;
+        }
+    }
+    if let Some(r) = &end.abort {
+        let reason = if gw.cfg.strict_error_redaction { r.check.to_owned() } else { r.reason.clone() };
+        let mut m = Map::new();
+        m.insert("correlation_id".into(), facts.entry_id.as_str().into());
+        m.insert("reason".into(), reason.into());
+        m.insert("signet_abort".into(), true.into());
+        let mut line = b"data: ".to_vec();
+        json::write_canonical(&Value::Object(m), &mut line);
+        line.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+        if is_sse {
+            out.send(Bytes::from(line)).await;
+        }
+    }
+    if !shadowed.is_empty() {
+        facts.meta.insert(
+            "shadow_refusals".into(),
+            Value::Array(shadowed.iter().map(|r| Value::from(r.check)).collect()),
+        );
+    }
+    let draft = entry_for(&facts, status, &end, &out);
+    let check = end.abort.as_ref().map_or("pipeline.complete", |r| r.check);
+    let decision = draft.decision.as_str();
+    match gw.committer.commit(draft).await {
+        Ok(c) => {
+            gw.metrics.decision(check, decision);
+            if let Some(rc) = c.receipt.filter(|_| gw.cfg.emit_receipts) {
+                let value = rc.to_header_value();
+                if is_sse {
+                    out.send(Bytes::from(format!(": signet-receipt {value}\n\n"))).await;
+                }
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    let mut t = HeaderMap::new();
+                    t.insert(gw.cfg.receipt_header_name.clone(), v);
+                    let _ = out.tx.send(Ok(Frame::trailers(t))).await;
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(entry_id = %facts.entry_id, error = %e, "audit entry for a stream could not be written");
+            if is_sse && !out.gone {
+                let line = format!(
+                    "data: {{\"correlation_id\":\"{}\",\"reason\":\"audit_unavailable\",\"signet_abort\":true}}\n\n",
+                    facts.entry_id
+                );
+                out.send(Bytes::from(line)).await;
+            }
+            let _ = out.tx.send(Err("audit entry could not be written".into())).await;
+        }
+    }
+}
+
+fn entry_for(facts: &Facts, status: u16, end: &End, out: &Out) -> EntryDraft {
+    let mut extra = Map::new();
+    extra.insert("finish_reason".into(), end.finish_reason.as_str().into());
+    extra.insert("response_fingerprint".into(), format!("sha256:{}", to_hex(&out.hasher.clone().finalize())).into());
+    extra.insert("response_bytes".into(), Value::from(out.bytes));
+    extra.insert("streamed".into(), true.into());
+    match &end.abort {
+        Some(r) => {
+            for (k, v) in &r.metadata {
+                extra.insert(k.clone(), v.clone());
+            }
+            extra.insert("_check_name".into(), r.check.into());
+            extra.insert("_stage".into(), "inspection".into());
+            extra.insert("upstream_status".into(), Value::from(u64::from(status)));
+            facts.draft("pipeline.inspection", r.decision, &r.reason, status, extra)
+        }
+        None if end.client_gone => facts.draft("pipeline.complete", Decision::Allow, "client disconnected mid-stream", status, extra),
+        None if end.finish_reason == "timeout" || end.finish_reason == "upstream_error" => {
+            facts.draft("pipeline.upstream", Decision::Block, "upstream stream ended abnormally", status, extra)
+        }
+        None => facts.draft("pipeline.complete", Decision::Allow, "request completed", status, extra),
+    }
+}

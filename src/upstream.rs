@@ -1,0 +1,197 @@
+//! The upstream side: a pooled keep-alive client, request rewriting and path joining.
+//!
+//! Guarantees:
+//! - Connections to the upstream are pooled and kept alive (hyper-util legacy client).
+//! - Hop-by-hop headers (RFC 9110 §7.6.1, plus any named in `Connection`) are stripped
+//!   in both directions; `Host` is the upstream's; `X-Forwarded-For` and `Forwarded`
+//!   carry the client address; `Authorization` is replaced when the gateway holds an
+//!   upstream API key, otherwise the caller's is forwarded.
+//! - Paths are joined as ARCHITECTURE section 6 says: a path under the upstream's base
+//!   path (segment by segment) is sent unchanged, any other gets the base path in front.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Uri};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Upstream;
+
+/// The pooled client.
+pub type Client = HyperClient<HttpConnector, Full<Bytes>>;
+
+/// Builds the pooled client with a connect timeout.
+pub fn client(connect_timeout: Duration) -> Client {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(true);
+    HyperClient::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .build(http)
+}
+
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those listed in `Connection`.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+}
+
+/// The upstream path for a request path (with query).
+pub fn join_path(base: &str, path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    let under_base = base.is_empty()
+        || path == base
+        || (path.starts_with(base) && path.as_bytes().get(base.len()) == Some(&b'/'));
+    let mut out = if under_base {
+        path.to_owned()
+    } else {
+        format!("{base}{path}")
+    };
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Builds the request sent upstream.
+pub fn build_request(
+    up: &Upstream,
+    parts: &http::request::Parts,
+    body: Bytes,
+    client_ip: IpAddr,
+    api_key: Option<&str>,
+) -> Result<Request<Full<Bytes>>, http::Error> {
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri = Uri::builder()
+        .scheme(up.scheme.clone())
+        .authority(up.authority.clone())
+        .path_and_query(join_path(&up.base_path, pq))
+        .build()?;
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(header::HOST, HeaderValue::from_str(up.authority.as_str())?);
+    let ip = client_ip.to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip.clone(),
+    };
+    headers.insert("x-forwarded-for", HeaderValue::from_str(&xff)?);
+    let node = if client_ip.is_ipv6() { format!("\"[{ip}]\"") } else { ip };
+    let proto = if parts.uri.scheme_str() == Some("https") { "https" } else { "http" };
+    let mut fwd = format!("for={node};proto={proto}");
+    if let Some(h) = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok())
+        && h.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
+    {
+        fwd.push_str(&format!(";host=\"{h}\""));
+    }
+    headers.append(header::FORWARDED, HeaderValue::from_str(&fwd)?);
+    if let Some(k) = api_key {
+        let mut v = HeaderValue::from_str(&format!("Bearer {k}"))?;
+        v.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    if !body.is_empty() || parts.headers.contains_key(header::CONTENT_LENGTH) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let mut req = Request::builder()
+        .method(parts.method.clone())
+        .uri(uri)
+        .version(http::Version::HTTP_11)
+        .body(Full::new(body))?;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_joining_follows_architecture_section_6() {
+        assert_eq!(join_path("/v1", "/v1/chat/completions"), "/v1/chat/completions");
+        assert_eq!(join_path("/v1", "/chat/completions"), "/v1/chat/completions");
+        assert_eq!(join_path("/v1", "/v10/x"), "/v1/v10/x");
+        assert_eq!(join_path("/v1", "/v1"), "/v1");
+        assert_eq!(join_path("", "/anything?x=1"), "/anything?x=1");
+        assert_eq!(join_path("/v1", "/models?limit=2"), "/v1/models?limit=2");
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-secret-hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.get("x-secret-hop").is_none() && h.get("te").is_none());
+        assert!(h.get("connection").is_none());
+        assert_eq!(h["x-keep"], "1");
+    }
+
+    #[test]
+    fn request_rewrite() {
+        let up = Upstream {
+            scheme: http::uri::Scheme::HTTP,
+            authority: "127.0.0.1:9".parse().expect("authority"),
+            base_path: "/v1".into(),
+        };
+        let (parts, ()) = Request::builder()
+            .method("POST")
+            .uri("/chat/completions?stream=1")
+            .header("host", "gw.local")
+            .header("authorization", "Bearer caller")
+            .header("x-forwarded-for", "10.0.0.1")
+            .header("transfer-encoding", "chunked")
+            .body(())
+            .expect("req")
+            .into_parts();
+        let ip: IpAddr = "192.0.2.7".parse().expect("ip");
+        let r = build_request(&up, &parts, Bytes::from_static(b"{}"), ip, Some("gwkey")).expect("build");
+        assert_eq!(r.uri().to_string(), "http://127.0.0.1:9/v1/chat/completions?stream=1");
+        assert_eq!(r.headers()["host"], "127.0.0.1:9");
+        assert_eq!(r.headers()["authorization"], "Bearer gwkey");
+        assert_eq!(r.headers()["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(r.headers()["forwarded"], "for=192.0.2.7;proto=http;host=\"gw.local\"");
+        assert_eq!(r.headers()["content-length"], "2");
+        assert!(r.headers().get("transfer-encoding").is_none());
+        let r = build_request(&up, &parts, Bytes::new(), ip, None).expect("build");
+        assert_eq!(r.headers()["authorization"], "Bearer caller");
+    }
+}
