@@ -15,7 +15,9 @@ pub fn full(b: impl Into<Bytes>) -> Body {
 }
 
 pub fn empty() -> Body {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A body fed frame by frame from a task (streamed responses). When the client goes

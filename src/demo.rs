@@ -29,11 +29,13 @@ fn ensure_keys(dir: &Path) -> Result<(PathBuf, PathBuf), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| cant(format!("{}: {e}", dir.display())))?;
     let hmac = dir.join("hmac.key");
     if !hmac.exists() {
-        keyfile::generate_hmac_file(&hmac, "k1", false).map_err(|e| cant(format!("{}: {e}", hmac.display())))?;
+        keyfile::generate_hmac_file(&hmac, "k1", false)
+            .map_err(|e| cant(format!("{}: {e}", hmac.display())))?;
     }
     let receipt = dir.join("receipt.pem");
     if !receipt.exists() {
-        keyfile::generate_ed25519_files(&receipt, None, false).map_err(|e| cant(format!("{}: {e}", receipt.display())))?;
+        keyfile::generate_ed25519_files(&receipt, None, false)
+            .map_err(|e| cant(format!("{}: {e}", receipt.display())))?;
     }
     Ok((hmac, receipt))
 }
@@ -43,7 +45,10 @@ fn start_mock() -> Result<std::net::SocketAddr, Failure> {
     std::thread::Builder::new()
         .name("signet-mock-upstream".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     let _ = tx.send(Err(e.to_string()));
@@ -71,8 +76,14 @@ fn start_mock() -> Result<std::net::SocketAddr, Failure> {
         .map_err(|e| Failure::new(exit::CANT_CREATE, format!("mock upstream: {e}")))?;
     match rx.recv() {
         Ok(Ok(a)) => Ok(a),
-        Ok(Err(e)) => Err(Failure::new(exit::CANT_CREATE, format!("mock upstream: {e}"))),
-        Err(_) => Err(Failure::new(exit::CANT_CREATE, "mock upstream did not start")),
+        Ok(Err(e)) => Err(Failure::new(
+            exit::CANT_CREATE,
+            format!("mock upstream: {e}"),
+        )),
+        Err(_) => Err(Failure::new(
+            exit::CANT_CREATE,
+            "mock upstream did not start",
+        )),
     }
 }
 

@@ -33,7 +33,10 @@ impl Metrics {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.status[class].fetch_add(1, Ordering::Relaxed);
         let us = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
-        let i = LATENCY_US.iter().position(|&b| us <= b).unwrap_or(LATENCY_US.len());
+        let i = LATENCY_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(LATENCY_US.len());
         self.latency[i].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
     }
@@ -48,36 +51,81 @@ impl Metrics {
     /// Prometheus text exposition.
     pub fn render(&self, journal: &WriterStats, journal_healthy: bool) -> String {
         let mut s = String::with_capacity(2048);
-        let _ = writeln!(s, "# HELP signet_requests_total Responses sent, by status class.");
+        let _ = writeln!(
+            s,
+            "# HELP signet_requests_total Responses sent, by status class."
+        );
         let _ = writeln!(s, "# TYPE signet_requests_total counter");
         for (i, c) in self.status.iter().enumerate() {
-            let _ = writeln!(s, "signet_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                s,
+                "signet_requests_total{{class=\"{}xx\"}} {}",
+                i + 1,
+                c.load(Ordering::Relaxed)
+            );
         }
-        let _ = writeln!(s, "# HELP signet_decisions_total Terminal audit entries, by deciding check and decision.");
+        let _ = writeln!(
+            s,
+            "# HELP signet_decisions_total Terminal audit entries, by deciding check and decision."
+        );
         let _ = writeln!(s, "# TYPE signet_decisions_total counter");
         if let Ok(m) = self.decisions.lock() {
             for ((check, decision), n) in m.iter() {
-                let _ = writeln!(s, "signet_decisions_total{{check=\"{check}\",decision=\"{decision}\"}} {n}");
+                let _ = writeln!(
+                    s,
+                    "signet_decisions_total{{check=\"{check}\",decision=\"{decision}\"}} {n}"
+                );
             }
         }
-        let _ = writeln!(s, "# HELP signet_request_duration_seconds Time from request to the end of the response.");
+        let _ = writeln!(
+            s,
+            "# HELP signet_request_duration_seconds Time from request to the end of the response."
+        );
         let _ = writeln!(s, "# TYPE signet_request_duration_seconds histogram");
         let mut cum = 0;
         for (i, b) in LATENCY_US.iter().enumerate() {
             cum += self.latency[i].load(Ordering::Relaxed);
-            let _ = writeln!(s, "signet_request_duration_seconds_bucket{{le=\"{}\"}} {cum}", *b as f64 / 1e6);
+            let _ = writeln!(
+                s,
+                "signet_request_duration_seconds_bucket{{le=\"{}\"}} {cum}",
+                *b as f64 / 1e6
+            );
         }
         cum += self.latency[LATENCY_US.len()].load(Ordering::Relaxed);
-        let _ = writeln!(s, "signet_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(s, "signet_request_duration_seconds_sum {}", self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            s,
+            "signet_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}"
+        );
+        let _ = writeln!(
+            s,
+            "signet_request_duration_seconds_sum {}",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(s, "signet_request_duration_seconds_count {cum}");
-        let _ = writeln!(s, "# HELP signet_journal_entries_total Audit entries made durable.");
+        let _ = writeln!(
+            s,
+            "# HELP signet_journal_entries_total Audit entries made durable."
+        );
         let _ = writeln!(s, "# TYPE signet_journal_entries_total counter");
-        let _ = writeln!(s, "signet_journal_entries_total {}", journal.entries.load(Ordering::Relaxed));
-        let _ = writeln!(s, "# HELP signet_journal_failed_total Audit entries that failed to commit.");
+        let _ = writeln!(
+            s,
+            "signet_journal_entries_total {}",
+            journal.entries.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP signet_journal_failed_total Audit entries that failed to commit."
+        );
         let _ = writeln!(s, "# TYPE signet_journal_failed_total counter");
-        let _ = writeln!(s, "signet_journal_failed_total {}", journal.failed.load(Ordering::Relaxed));
-        let _ = writeln!(s, "# HELP signet_journal_batch_size Entries per group-commit fsync.");
+        let _ = writeln!(
+            s,
+            "signet_journal_failed_total {}",
+            journal.failed.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP signet_journal_batch_size Entries per group-commit fsync."
+        );
         let _ = writeln!(s, "# TYPE signet_journal_batch_size histogram");
         let mut cum = 0;
         for (i, b) in BATCH_BUCKETS.iter().enumerate() {
@@ -86,9 +134,16 @@ impl Metrics {
         }
         cum += journal.buckets[BATCH_BUCKETS.len()].load(Ordering::Relaxed);
         let _ = writeln!(s, "signet_journal_batch_size_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(s, "signet_journal_batch_size_sum {}", journal.entries.load(Ordering::Relaxed) + journal.failed.load(Ordering::Relaxed));
+        let _ = writeln!(
+            s,
+            "signet_journal_batch_size_sum {}",
+            journal.entries.load(Ordering::Relaxed) + journal.failed.load(Ordering::Relaxed)
+        );
         let _ = writeln!(s, "signet_journal_batch_size_count {cum}");
-        let _ = writeln!(s, "# HELP signet_journal_healthy 1 while the journal can write; 0 means fail-closed.");
+        let _ = writeln!(
+            s,
+            "# HELP signet_journal_healthy 1 while the journal can write; 0 means fail-closed."
+        );
         let _ = writeln!(s, "# TYPE signet_journal_healthy gauge");
         let _ = writeln!(s, "signet_journal_healthy {}", u8::from(journal_healthy));
         s

@@ -26,7 +26,10 @@ const MODEL: &str = "signet-mock-1";
 fn json_response(status: StatusCode, s: String) -> Response<Body> {
     let mut r = Response::new(body::full(s));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -40,7 +43,8 @@ fn reply_for(body: &[u8]) -> (String, bool) {
         .and_then(|m| match m {
             Value::Array(a) => a.iter().rev().find_map(|x| {
                 let x = x.as_object()?;
-                (x.get("role")?.as_str()? == "user").then(|| x.get("content")?.as_str().map(str::to_owned))?
+                (x.get("role")?.as_str()? == "user")
+                    .then(|| x.get("content")?.as_str().map(str::to_owned))?
             }),
             _ => None,
         })
@@ -85,15 +89,26 @@ async fn serve_one(req: Request<Incoming>) -> Result<Response<Body>, Infallible>
     let method = req.method().clone();
     let body: Bytes = match Limited::new(req.into_body(), 1 << 20).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(_) => return Ok(json_response(StatusCode::PAYLOAD_TOO_LARGE, "{\"error\":\"too large\"}".into())),
+        Err(_) => {
+            return Ok(json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{\"error\":\"too large\"}".into(),
+            ));
+        }
     };
     Ok(match (method.as_str(), path.as_str()) {
         ("POST", p) if p.ends_with("/chat/completions") => {
             let (text, stream) = reply_for(&body);
             if stream {
                 let mut r = Response::new(body::full(stream_body(&text)));
-                r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
+                r.headers_mut().insert(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                );
                 r
             } else {
                 json_response(StatusCode::OK, completion(&text))
@@ -101,7 +116,9 @@ async fn serve_one(req: Request<Incoming>) -> Result<Response<Body>, Infallible>
         }
         ("GET", p) if p.ends_with("/models") => json_response(
             StatusCode::OK,
-            format!("{{\"object\":\"list\",\"data\":[{{\"id\":\"{MODEL}\",\"object\":\"model\",\"owned_by\":\"signet\"}}]}}"),
+            format!(
+                "{{\"object\":\"list\",\"data\":[{{\"id\":\"{MODEL}\",\"object\":\"model\",\"owned_by\":\"signet\"}}]}}"
+            ),
         ),
         _ => json_response(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}".into()),
     })
@@ -114,9 +131,13 @@ pub async fn spawn(addr: SocketAddr) -> std::io::Result<SocketAddr> {
     tokio::spawn(async move {
         let builder = auto::Builder::new(TokioExecutor::new());
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
-            let conn = builder.serve_connection(TokioIo::new(stream), service_fn(serve_one)).into_owned();
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service_fn(serve_one))
+                .into_owned();
             tokio::spawn(async move {
                 let _ = conn.await;
             });
@@ -131,7 +152,9 @@ mod tests {
 
     #[test]
     fn leak_prompt_gets_a_marker_and_stream_flag_is_read() {
-        let (t, s) = reply_for(br#"{"stream":true,"messages":[{"role":"user","content":"please leak it"}]}"#);
+        let (t, s) = reply_for(
+            br#"{"stream":true,"messages":[{"role":"user","content":"please leak it"}]}"#,
+        );
         assert!(s && t.contains("SECRET//NOFORN"));
         let (t, s) = reply_for(br#"{"messages":[{"role":"user","content":"hi"}]}"#);
         assert!(!s && !t.contains("SECRET"));

@@ -59,7 +59,14 @@ pub struct Facts {
 
 impl Facts {
     /// An entry for this request.
-    pub fn draft(&self, check_name: &str, decision: Decision, reason: &str, status: u16, extra: Map) -> EntryDraft {
+    pub fn draft(
+        &self,
+        check_name: &str,
+        decision: Decision,
+        reason: &str,
+        status: u16,
+        extra: Map,
+    ) -> EntryDraft {
         let mut d = EntryDraft::new(check_name, decision, reason);
         d.entry_id = self.entry_id.clone();
         d.request_fingerprint = self.request_fingerprint.clone();
@@ -71,10 +78,13 @@ impl Facts {
             d.owner_type = OwnerType::Unresolved;
         }
         d.metadata = self.meta.clone();
-        d.metadata.insert("method".into(), self.method.clone().into());
+        d.metadata
+            .insert("method".into(), self.method.clone().into());
         d.metadata.insert("path".into(), self.path.clone().into());
-        d.metadata.insert("status".into(), Value::from(u64::from(status)));
-        d.metadata.insert("client_ip".into(), self.client_ip.to_string().into());
+        d.metadata
+            .insert("status".into(), Value::from(u64::from(status)));
+        d.metadata
+            .insert("client_ip".into(), self.client_ip.to_string().into());
         if let Some(o) = &self.owner {
             d.metadata.insert("owner_auth".into(), o.method.into());
         }
@@ -100,7 +110,11 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, client_ip: IpAddr)
     let facts = Facts {
         entry_id: new_uuid_v4(),
         method: req.method().as_str().to_owned(),
-        path: req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
         client_ip,
         request_fingerprint: String::new(),
         owner: None,
@@ -114,16 +128,29 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, client_ip: IpAddr)
             tracing::error!(entry_id = %facts.entry_id, panic = e.is_panic(), "request task failed");
             let mut extra = Map::new();
             extra.insert("finish_reason".into(), "internal_error".into());
-            let d = facts.draft("pipeline.internal", Decision::Block, "internal error in the gateway", 500, extra);
+            let d = facts.draft(
+                "pipeline.internal",
+                Decision::Block,
+                "internal error in the gateway",
+                500,
+                extra,
+            );
             finish_refusal(&gw, &facts, d, &Failure::Internal, "internal").await
         }
     };
-    gw.metrics.request(resp.status().as_u16(), facts.started.elapsed());
+    gw.metrics
+        .request(resp.status().as_u16(), facts.started.elapsed());
     resp
 }
 
 /// Commits a refusal entry and builds the client's error response with its receipt.
-pub async fn finish_refusal(gw: &Gateway, facts: &Facts, draft: EntryDraft, f: &Failure<'_>, check: &str) -> Response<Body> {
+pub async fn finish_refusal(
+    gw: &Gateway,
+    facts: &Facts,
+    draft: EntryDraft,
+    f: &Failure<'_>,
+    check: &str,
+) -> Response<Body> {
     let decision = draft.decision.as_str();
     match gw.committer.commit(draft).await {
         Ok(c) => {
@@ -145,7 +172,8 @@ pub fn add_receipt(gw: &Gateway, r: &mut Response<Body>, c: &CommitReceipt) {
         && gw.cfg.emit_receipts
         && let Ok(v) = HeaderValue::from_str(&rc.to_header_value())
     {
-        r.headers_mut().insert(gw.cfg.receipt_header_name.clone(), v);
+        r.headers_mut()
+            .insert(gw.cfg.receipt_header_name.clone(), v);
     }
 }
 
@@ -180,23 +208,51 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     let cap = gw.cfg.max_request_body_bytes;
 
     // Preflight: the body, held whole and bounded, before anything else sees it.
-    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap as u64) {
-        return refuse(&gw, &facts, "preflight", &crate::admission::body_cap::refusal_too_large(cap)).await;
+        return refuse(
+            &gw,
+            &facts,
+            "preflight",
+            &crate::admission::body_cap::refusal_too_large(cap),
+        )
+        .await;
     }
     let deadline = facts.started + gw.cfg.request_timeout;
-    let read = tokio::time::timeout_at(deadline.into(), Limited::new(incoming, cap).collect()).await;
+    let read =
+        tokio::time::timeout_at(deadline.into(), Limited::new(incoming, cap).collect()).await;
     let body: Bytes = match read {
         Ok(Ok(c)) => c.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return refuse(&gw, &facts, "preflight", &crate::admission::body_cap::refusal_too_large(cap)).await;
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return refuse(
+                &gw,
+                &facts,
+                "preflight",
+                &crate::admission::body_cap::refusal_too_large(cap),
+            )
+            .await;
         }
         Ok(Err(_)) => {
-            let r = Refusal::new(400, "request_body", "request body could not be read (client error or disconnect)");
+            let r = Refusal::new(
+                400,
+                "request_body",
+                "request body could not be read (client error or disconnect)",
+            );
             return refuse(&gw, &facts, "preflight", &r).await;
         }
         Err(_) => {
-            let r = Refusal::new(408, "request_body", "request body not received within the request timeout");
+            let r = Refusal::new(
+                408,
+                "request_body",
+                "request body not received within the request timeout",
+            );
             return refuse(&gw, &facts, "preflight", &r).await;
         }
     };
@@ -230,7 +286,13 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     if !state.redactions.is_empty() {
         facts.meta.insert(
             "redactions".into(),
-            Value::Array(state.redactions.iter().map(|s| Value::from(s.as_str())).collect()),
+            Value::Array(
+                state
+                    .redactions
+                    .iter()
+                    .map(|s| Value::from(s.as_str()))
+                    .collect(),
+            ),
         );
     }
     record_shadow(&mut facts.meta, &shadow);
@@ -238,7 +300,13 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     if gw.cfg.two_phase {
         let mut extra = Map::new();
         extra.insert("phase".into(), "intent".into());
-        let d = facts.draft("pipeline.intent", Decision::Allow, "admitted; forwarding to upstream", 0, extra);
+        let d = facts.draft(
+            "pipeline.intent",
+            Decision::Allow,
+            "admitted; forwarding to upstream",
+            0,
+            extra,
+        );
         if let Err(e) = gw.committer.commit(d).await {
             tracing::error!(entry_id = %facts.entry_id, error = %e, "intent entry could not be written");
             return respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false);
@@ -251,10 +319,20 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     // Upstream.
     let forward = state.body_rewrite.clone().unwrap_or(body);
     let api_key = gw.cfg.upstream_api_key.as_ref().map(|k| k.as_str());
-    let up_req = match upstream::build_request(&gw.cfg.upstream, &parts, forward, facts.client_ip, api_key) {
+    let up_req = match upstream::build_request(
+        &gw.cfg.upstream,
+        &parts,
+        forward,
+        facts.client_ip,
+        api_key,
+    ) {
         Ok(r) => r,
         Err(_) => {
-            let r = Refusal::new(400, "request_headers", "request cannot be forwarded (invalid header or path)");
+            let r = Refusal::new(
+                400,
+                "request_headers",
+                "request cannot be forwarded (invalid header or path)",
+            );
             return refuse(&gw, &facts, "preflight", &r).await;
         }
     };
@@ -263,19 +341,39 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::warn!(entry_id = %facts.entry_id, error = %e, "upstream request failed");
-            return upstream_failure(&gw, &facts, Failure::UpstreamUnavailable, "upstream unreachable or failed").await;
+            return upstream_failure(
+                &gw,
+                &facts,
+                Failure::UpstreamUnavailable,
+                "upstream unreachable or failed",
+            )
+            .await;
         }
-        Err(_) => return upstream_failure(&gw, &facts, Failure::UpstreamTimeout, "upstream did not answer within the request timeout").await,
+        Err(_) => {
+            return upstream_failure(
+                &gw,
+                &facts,
+                Failure::UpstreamTimeout,
+                "upstream did not answer within the request timeout",
+            )
+            .await;
+        }
     };
     let latency_us = sent.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-    facts.meta.insert("upstream_latency_us".into(), Value::from(latency_us));
+    facts
+        .meta
+        .insert("upstream_latency_us".into(), Value::from(latency_us));
 
     let ctx = InspectCtx {
         classification: state.classification.unwrap_or(admission::Level::Unclass),
         max_tokens: state.max_tokens,
     };
-    let inspectors: Vec<(&'static str, Box<dyn Inspector>)> =
-        gw.policy.inspection.iter().map(|c| (c.name(), c.start(&ctx))).collect();
+    let inspectors: Vec<(&'static str, Box<dyn Inspector>)> = gw
+        .policy
+        .inspection
+        .iter()
+        .map(|c| (c.name(), c.start(&ctx)))
+        .collect();
     let (mut rparts, rbody) = resp.into_parts();
     upstream::strip_hop_by_hop(&mut rparts.headers);
     for (i, r) in shadow.iter().enumerate().take(8) {
@@ -285,18 +383,37 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        });
     if is_sse || inspectors.is_empty() {
         return crate::stream::respond(gw, facts, rparts, rbody, inspectors, is_sse, deadline);
     }
     unary(&gw, facts, rparts, rbody, inspectors, deadline).await
 }
 
-async fn upstream_failure(gw: &Gateway, facts: &Facts, f: Failure<'_>, reason: &str) -> Response<Body> {
+async fn upstream_failure(
+    gw: &Gateway,
+    facts: &Facts,
+    f: Failure<'_>,
+    reason: &str,
+) -> Response<Body> {
     let mut extra = Map::new();
-    let kind = if matches!(f, Failure::UpstreamTimeout) { "upstream_timeout" } else { "upstream_error" };
+    let kind = if matches!(f, Failure::UpstreamTimeout) {
+        "upstream_timeout"
+    } else {
+        "upstream_error"
+    };
     extra.insert("finish_reason".into(), kind.into());
-    let d = facts.draft("pipeline.upstream", Decision::Block, reason, f.status(), extra);
+    let d = facts.draft(
+        "pipeline.upstream",
+        Decision::Block,
+        reason,
+        f.status(),
+        extra,
+    );
     finish_refusal(gw, facts, d, &f, "upstream").await
 }
 
@@ -319,7 +436,11 @@ fn record_shadow(meta: &mut Map, shadow: &[Refusal]) {
 
 /// `X-Signet-Shadow-Check[-N]` and `X-Signet-Shadow-Status[-N]` for would-be refusals.
 pub fn add_shadow_headers(h: &mut http::HeaderMap, i: usize, r: &Refusal) {
-    let suffix = if i == 0 { String::new() } else { format!("-{}", i + 1) };
+    let suffix = if i == 0 {
+        String::new()
+    } else {
+        format!("-{}", i + 1)
+    };
     if let (Ok(n1), Ok(n2)) = (
         http::HeaderName::from_bytes(format!("x-signet-shadow-check{suffix}").as_bytes()),
         http::HeaderName::from_bytes(format!("x-signet-shadow-status{suffix}").as_bytes()),
@@ -342,12 +463,35 @@ async fn unary(
     let read = tokio::time::timeout_at(deadline.into(), Limited::new(rbody, limit).collect()).await;
     let bytes = match read {
         Ok(Ok(c)) => c.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            let r = Refusal::new(502, "response_size", format!("response larger than {limit} bytes cannot be inspected"));
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            let r = Refusal::new(
+                502,
+                "response_size",
+                format!("response larger than {limit} bytes cannot be inspected"),
+            );
             return refuse(gw, &facts, "inspection", &r).await;
         }
-        Ok(Err(_)) => return upstream_failure(gw, &facts, Failure::UpstreamUnavailable, "upstream response body failed").await,
-        Err(_) => return upstream_failure(gw, &facts, Failure::UpstreamTimeout, "upstream response not complete within the request timeout").await,
+        Ok(Err(_)) => {
+            return upstream_failure(
+                gw,
+                &facts,
+                Failure::UpstreamUnavailable,
+                "upstream response body failed",
+            )
+            .await;
+        }
+        Err(_) => {
+            return upstream_failure(
+                gw,
+                &facts,
+                Failure::UpstreamTimeout,
+                "upstream response not complete within the request timeout",
+            )
+            .await;
+        }
     };
     let text = crate::inspection::text::text_of_json(&bytes);
     let mut shadowed = Vec::new();
@@ -359,8 +503,12 @@ async fn unary(
                 continue;
             }
             let mut r = r;
-            r.metadata.insert("upstream_status".into(), Value::from(u64::from(rparts.status.as_u16())));
-            r.metadata.insert("finish_reason".into(), format!("{}_abort", r.check).into());
+            r.metadata.insert(
+                "upstream_status".into(),
+                Value::from(u64::from(rparts.status.as_u16())),
+            );
+            r.metadata
+                .insert("finish_reason".into(), format!("{}_abort", r.check).into());
             return refuse(gw, &facts, "inspection", &r).await;
         }
     }
@@ -372,8 +520,17 @@ async fn unary(
     let mut extra = Map::new();
     extra.insert("response_fingerprint".into(), fingerprint(&bytes).into());
     extra.insert("response_bytes".into(), Value::from(bytes.len() as u64));
-    extra.insert("finish_reason".into(), crate::stream::finish_reason_of(&bytes).into());
-    let d = facts.draft("pipeline.complete", Decision::Allow, "request completed", status, extra);
+    extra.insert(
+        "finish_reason".into(),
+        crate::stream::finish_reason_of(&bytes).into(),
+    );
+    let d = facts.draft(
+        "pipeline.complete",
+        Decision::Allow,
+        "request completed",
+        status,
+        extra,
+    );
     match gw.committer.commit(d).await {
         Ok(c) => {
             gw.metrics.decision("pipeline.complete", "allow");

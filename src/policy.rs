@@ -20,16 +20,16 @@ use std::sync::Arc;
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
+use crate::admission::AdmissionCheck;
 use crate::admission::body_cap::BodyCap;
 use crate::admission::classification::ClassificationGate;
 use crate::admission::owner::{OwnerResolution, parse_owner_spec};
 use crate::admission::rate_limit::{Rate, RateLimit, SystemClock};
 use crate::admission::regex_content::{Action, ContentRule, RegexContent};
 use crate::admission::trust::{Cidr, TrustedNetworks};
-use crate::admission::AdmissionCheck;
+use crate::inspection::InspectionCheck;
 use crate::inspection::regex_output::{DEFAULT_WINDOW_CHARS, OutputRule, RegexOutput};
 use crate::inspection::scope_drift::{ScopeDrift, ScopeDriftSettings};
-use crate::inspection::InspectionCheck;
 
 fn yes() -> bool {
     true
@@ -170,7 +170,11 @@ impl Policy {
     /// Builds the checks. `body_cap` is the request body limit in bytes.
     pub fn build(cfg: &PolicyConfig, body_cap: usize) -> Result<Policy, Vec<String>> {
         let (policy, errors) = assemble(cfg, body_cap);
-        if errors.is_empty() { Ok(policy) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(policy)
+        } else {
+            Err(errors)
+        }
     }
 
     /// The policy without a config file: owner required, body cap, classification
@@ -194,7 +198,11 @@ fn compile(pattern: &str) -> Result<Regex, String> {
         .build()
         .map_err(|e| {
             let text = e.to_string();
-            let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid regex");
+            let line = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid regex");
             format!("invalid regex: {}", line.trim())
         })?;
     if re.is_match("") {
@@ -206,7 +214,9 @@ fn compile(pattern: &str) -> Result<Regex, String> {
 /// Checks a rule name, and that it is unique within `seen`.
 fn rule_name(name: &str, seen: &mut Vec<String>) -> Result<(), String> {
     let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if !ok {
         return Err("must be 1 to 64 characters of A-Z a-z 0-9 _ - .".into());
     }
@@ -250,7 +260,9 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
     if let Some(t) = cfg.trusted_networks.as_ref().filter(|t| t.enabled) {
         let p = "policy.trusted_networks";
         if owner_on.is_none() {
-            errs.push(format!("{p}: needs [policy.owner_resolution] enabled (a network only supplies an owner)"));
+            errs.push(format!(
+                "{p}: needs [policy.owner_resolution] enabled (a network only supplies an owner)"
+            ));
         }
         if t.cidrs.is_empty() {
             errs.push(format!("{p}.cidrs: must list at least one network"));
@@ -268,7 +280,9 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
         }
     }
     if let Some(o) = owner_on {
-        admission.push(Box::new(OwnerResolution { required: o.required }));
+        admission.push(Box::new(OwnerResolution {
+            required: o.required,
+        }));
     }
     admission.push(Box::new(BodyCap { cap: body_cap }));
     if cfg.classification_gate.as_ref().is_some_and(|c| c.enabled) {
@@ -283,7 +297,12 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
         if r.max_tracked_keys == 0 {
             errs.push("policy.rate_limit.max_tracked_keys: must be > 0".into());
         }
-        admission.push(Box::new(RateLimit::new(per_owner, per_ip, r.max_tracked_keys, Arc::new(SystemClock))));
+        admission.push(Box::new(RateLimit::new(
+            per_owner,
+            per_ip,
+            r.max_tracked_keys,
+            Arc::new(SystemClock),
+        )));
     }
     if let Some(c) = cfg.regex_content.as_ref().filter(|c| c.enabled) {
         let p = "policy.regex_content.rules";
@@ -296,7 +315,11 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
                 errs.push(format!("{p}[{i}].name: {e}"));
             }
             match compile(&r.pattern) {
-                Ok(regex) => rules.push(ContentRule { name: r.name.clone(), regex, action: r.action }),
+                Ok(regex) => rules.push(ContentRule {
+                    name: r.name.clone(),
+                    regex,
+                    action: r.action,
+                }),
                 Err(e) => errs.push(format!("{p}[{i}].pattern: {e}")),
             }
         }
@@ -326,16 +349,28 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
             }
             let window = r.window.unwrap_or(DEFAULT_WINDOW_CHARS);
             if !(16..=65_536).contains(&window) {
-                errs.push(format!("{p}[{i}].window: must be from 16 to 65536 characters"));
+                errs.push(format!(
+                    "{p}[{i}].window: must be from 16 to 65536 characters"
+                ));
             }
             match compile(&r.pattern) {
-                Ok(regex) => rules.push(OutputRule { name: r.name.clone(), regex, window_chars: window }),
+                Ok(regex) => rules.push(OutputRule {
+                    name: r.name.clone(),
+                    regex,
+                    window_chars: window,
+                }),
                 Err(e) => errs.push(format!("{p}[{i}].pattern: {e}")),
             }
         }
         inspection.push(Box::new(RegexOutput::new(rules)));
     }
-    (Policy { admission, inspection }, errs)
+    (
+        Policy {
+            admission,
+            inspection,
+        },
+        errs,
+    )
 }
 
 #[cfg(test)]
@@ -395,7 +430,14 @@ window = 256
         let (a, i) = names(&p);
         assert_eq!(
             a,
-            ["trusted_networks", "owner_resolution", "body_cap", "classification_gate", "rate_limit", "regex_content"]
+            [
+                "trusted_networks",
+                "owner_resolution",
+                "body_cap",
+                "classification_gate",
+                "rate_limit",
+                "regex_content"
+            ]
         );
         assert_eq!(i, ["scope_drift", "regex_output"]);
     }
@@ -406,11 +448,17 @@ window = 256
         assert_eq!(names(&p), (vec!["body_cap"], vec![]));
         let cfg = parse("[policy.scope_drift]\n[policy.classification_gate]\nenabled = false\n");
         assert_eq!(cfg.scope_drift.as_ref().map(|s| s.chars_per_token), Some(8));
-        assert_eq!(names(&Policy::build(&cfg, 10).unwrap()), (vec!["body_cap"], vec!["scope_drift"]));
+        assert_eq!(
+            names(&Policy::build(&cfg, 10).unwrap()),
+            (vec!["body_cap"], vec!["scope_drift"])
+        );
         let safe = Policy::default_safe(10);
         assert_eq!(
             names(&safe),
-            (vec!["owner_resolution", "body_cap", "classification_gate"], vec!["scope_drift"])
+            (
+                vec!["owner_resolution", "body_cap", "classification_gate"],
+                vec!["scope_drift"]
+            )
         );
     }
 
@@ -462,7 +510,10 @@ window = 4
             "policy.scope_drift.chars_per_token: must be from 1 to 1000",
             "policy.regex_output.rules[0].window: must be from 16 to 65536",
         ] {
-            assert!(errs.iter().any(|e| e.starts_with(want)), "missing {want:?} in {errs:#?}");
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "missing {want:?} in {errs:#?}"
+            );
         }
         assert_eq!(errs.len(), 14, "{errs:#?}");
         assert_eq!(Policy::build(&cfg, 10).err(), Some(errs));
@@ -478,7 +529,11 @@ window = 4
         ] {
             assert!(toml::from_str::<File>(bad).is_err(), "{bad}");
         }
-        assert!(parse("[policy.rate_limit]\nper_ip_rps = 5\n").validate().is_empty());
+        assert!(
+            parse("[policy.rate_limit]\nper_ip_rps = 5\n")
+                .validate()
+                .is_empty()
+        );
         assert!(!parse("[policy.rate_limit]\n").validate().is_empty());
         assert!(!parse("[policy.regex_content]\n").validate().is_empty());
     }

@@ -71,12 +71,22 @@ pub fn failure(f: &Failure<'_>, correlation_id: &str, verbose: bool) -> Response
     let mut resp = Response::new(body::full(out));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     if let Ok(v) = HeaderValue::from_str(correlation_id) {
         h.insert(CORRELATION_HEADER, v);
     }
-    if let Failure::Refused { retry_after_s: Some(s), .. } = f {
+    if let Failure::Refused {
+        retry_after_s: Some(s),
+        ..
+    } = f
+    {
         h.insert(http::header::RETRY_AFTER, HeaderValue::from(*s));
     }
     resp
@@ -104,10 +114,20 @@ mod tests {
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()["retry-after"], "3");
         assert_eq!(r.headers()[CORRELATION_HEADER], "abc");
-        assert_eq!(text(r).await, "{\"correlation_id\":\"abc\",\"error\":\"refused\"}\n");
+        assert_eq!(
+            text(r).await,
+            "{\"correlation_id\":\"abc\",\"error\":\"refused\"}\n"
+        );
         let v = text(failure(&f, "abc", true)).await;
-        assert!(v.contains("\"check\":\"rate_limit\"") && v.contains("owner over budget"), "{v}");
+        assert!(
+            v.contains("\"check\":\"rate_limit\"") && v.contains("owner over budget"),
+            "{v}"
+        );
         assert_eq!(failure(&Failure::AuditUnavailable, "x", true).status(), 503);
-        assert!(text(failure(&Failure::UpstreamTimeout, "x", true)).await.contains("upstream_timeout"));
+        assert!(
+            text(failure(&Failure::UpstreamTimeout, "x", true))
+                .await
+                .contains("upstream_timeout")
+        );
     }
 }

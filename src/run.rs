@@ -24,7 +24,9 @@ use crate::policy::Policy;
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => b.json().try_init(),
         LogFormat::Text => b.try_init(),
@@ -38,7 +40,8 @@ fn receipt_signer(cfg: &Config) -> Result<ReceiptSigner, Failure> {
             let key = keyfile::load_ed25519_private(p)
                 .map_err(|e| Failure::usage(format!("--receipt-key {}: {e}", p.display())))?;
             let id = keyfile::default_key_id(&key.verifying_key());
-            ReceiptSigner::ed25519(&id, key).map_err(|e| Failure::usage(format!("receipt key: {e}")))
+            ReceiptSigner::ed25519(&id, key)
+                .map_err(|e| Failure::usage(format!("receipt key: {e}")))
         }
     }
 }
@@ -47,7 +50,10 @@ fn receipt_signer(cfg: &Config) -> Result<ReceiptSigner, Failure> {
 pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
     let policy = if cfg.open_policy {
         tracing::warn!("[dangerous] open_policy: running with NO admission or inspection checks");
-        Policy { admission: Vec::new(), inspection: Vec::new() }
+        Policy {
+            admission: Vec::new(),
+            inspection: Vec::new(),
+        }
     } else {
         match &cfg.policy {
             Some(p) => Policy::build(p, cfg.max_request_body_bytes),
@@ -55,8 +61,17 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
         }
         .map_err(|errs| Failure::usage(errs.join("; ")))?
     };
-    let journal = Journal::open(&cfg.audit_log_path, cfg.hmac_key.clone(), JournalOptions::default())
-        .map_err(|e| Failure::new(exit::CANT_CREATE, format!("audit log {}: {e}", cfg.audit_log_path.display())))?;
+    let journal = Journal::open(
+        &cfg.audit_log_path,
+        cfg.hmac_key.clone(),
+        JournalOptions::default(),
+    )
+    .map_err(|e| {
+        Failure::new(
+            exit::CANT_CREATE,
+            format!("audit log {}: {e}", cfg.audit_log_path.display()),
+        )
+    })?;
     for t in journal.recovered() {
         tracing::warn!(bytes = t.bytes, saved_to = %t.saved_to.display(), "torn last line of the audit log moved aside and recorded");
     }
@@ -65,13 +80,22 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
     let signer = receipt_signer(&cfg)?;
     let committer = Committer::new(writer.handle(), Some(signer));
     let client = crate::upstream::client(cfg.upstream_connect_timeout);
-    let gw = Arc::new(Gateway { cfg, policy, committer, client, metrics: Metrics::default() });
+    let gw = Arc::new(Gateway {
+        cfg,
+        policy,
+        committer,
+        client,
+        metrics: Metrics::default(),
+    });
     Ok((gw, writer))
 }
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         std::future::pending::<()>().await;
         return;
     };
@@ -92,9 +116,9 @@ pub fn serve(cfg: Config) -> CmdResult {
     let listen = cfg.listen;
     let (gw, writer) = build(cfg)?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}"))
+        })?;
         announce(&gw, listener.local_addr().unwrap_or(listen));
         crate::server::serve(gw.clone(), listener, shutdown_signal()).await;
         drop(gw);
@@ -102,7 +126,10 @@ pub fn serve(cfg: Config) -> CmdResult {
     })?;
     drop(rt);
     if writer.shutdown().is_none() {
-        return Err(Failure::new(exit::CANT_CREATE, "journal writer did not stop cleanly"));
+        return Err(Failure::new(
+            exit::CANT_CREATE,
+            "journal writer did not stop cleanly",
+        ));
     }
     tracing::info!("journal flushed; bye");
     Ok(exit::OK)

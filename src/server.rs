@@ -31,17 +31,37 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 fn text(status: StatusCode, ctype: &'static str, s: impl Into<bytes::Bytes>) -> Response<Body> {
     let mut r = Response::new(body::full(s));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     r
 }
 
 async fn upstream_reachable(gw: &Gateway) -> bool {
     let a = &gw.cfg.upstream.authority;
-    let port = a.port_u16().unwrap_or(if gw.cfg.upstream.scheme == http::uri::Scheme::HTTPS { 443 } else { 80 });
-    let target = (a.host().trim_start_matches('[').trim_end_matches(']').to_owned(), port);
+    let port = a
+        .port_u16()
+        .unwrap_or(if gw.cfg.upstream.scheme == http::uri::Scheme::HTTPS {
+            443
+        } else {
+            80
+        });
+    let target = (
+        a.host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
+    );
     matches!(
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(target)).await,
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(target)
+        )
+        .await,
         Ok(Ok(_))
     )
 }
@@ -49,37 +69,57 @@ async fn upstream_reachable(gw: &Gateway) -> bool {
 /// The gateway's own endpoints; `None` for anything to be proxied.
 async fn own_endpoint(gw: &Gateway, req: &Request<Incoming>) -> Option<Response<Body>> {
     let path = req.uri().path();
-    let ours = matches!(path, "/healthz" | "/readyz" | "/version" | "/metrics") || path.starts_with("/signet/v1/");
+    let ours = matches!(path, "/healthz" | "/readyz" | "/version" | "/metrics")
+        || path.starts_with("/signet/v1/");
     if !ours {
         return None;
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Some(text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n"));
+        return Some(text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed\n",
+        ));
     }
     Some(match path {
         "/healthz" => text(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" => {
             let journal = gw.committer.healthy();
             let upstream = upstream_reachable(gw).await;
-            let status = if journal && upstream { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-            let body = format!("{{\"journal\":{journal},\"ready\":{},\"upstream\":{upstream}}}\n", journal && upstream);
+            let status = if journal && upstream {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = format!(
+                "{{\"journal\":{journal},\"ready\":{},\"upstream\":{upstream}}}\n",
+                journal && upstream
+            );
             text(status, "application/json", body)
         }
         "/version" => text(
             StatusCode::OK,
             "application/json",
-            format!("{{\"name\":\"signet-gateway\",\"version\":\"{}\"}}\n", env!("CARGO_PKG_VERSION")),
+            format!(
+                "{{\"name\":\"signet-gateway\",\"version\":\"{}\"}}\n",
+                env!("CARGO_PKG_VERSION")
+            ),
         ),
         "/metrics" => text(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            gw.metrics.render(gw.committer.handle().stats(), gw.committer.healthy()),
+            gw.metrics
+                .render(gw.committer.handle().stats(), gw.committer.healthy()),
         ),
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     })
 }
 
-async fn route(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<Body>, Infallible> {
+async fn route(
+    gw: Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
     if let Some(r) = own_endpoint(&gw, &req).await {
         return Ok(r);
     }
@@ -95,7 +135,10 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
         .header_read_timeout(gw.cfg.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEAD_BYTES as u32);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -123,7 +166,10 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
     }
     drop(listener);
     let drain = gw.cfg.request_timeout + Duration::from_secs(1);
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish before the drain timeout");
     }
 }

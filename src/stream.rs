@@ -57,7 +57,9 @@ pub fn respond(
     }
     let status = rparts.status.as_u16();
     let (tx, body) = body::channel(16);
-    tokio::spawn(pump(gw, facts, status, rbody, inspectors, is_sse, deadline, tx));
+    tokio::spawn(pump(
+        gw, facts, status, rbody, inspectors, is_sse, deadline, tx,
+    ));
     Response::from_parts(rparts, body)
 }
 
@@ -92,7 +94,12 @@ impl Out {
     }
 }
 
-fn feed_all(inspectors: &mut Inspectors, text: &str, shadow: bool, shadowed: &mut Vec<Refusal>) -> Result<(), Refusal> {
+fn feed_all(
+    inspectors: &mut Inspectors,
+    text: &str,
+    shadow: bool,
+    shadowed: &mut Vec<Refusal>,
+) -> Result<(), Refusal> {
     for (_, ins) in inspectors.iter_mut() {
         if let Err(r) = ins.feed(text) {
             if shadow {
@@ -151,38 +158,88 @@ async fn pump(
     deadline: Instant,
     tx: FrameSender,
 ) {
-    let mut out = Out { tx, hasher: Sha256::new(), bytes: 0, gone: false };
+    let mut out = Out {
+        tx,
+        hasher: Sha256::new(),
+        bytes: 0,
+        gone: false,
+    };
     let mut splitter = SseSplitter::new(MAX_EVENT);
     let mut shadowed = Vec::new();
     let mut last_reason = String::from("end");
     let shadow = gw.cfg.shadow;
     let end = 'read: loop {
         let frame = match tokio::time::timeout_at(deadline.into(), rbody.frame()).await {
-            Err(_) => break End { finish_reason: "timeout".into(), abort: None, client_gone: false },
-            Ok(None) => break End { finish_reason: String::new(), abort: None, client_gone: false },
-            Ok(Some(Err(_))) => break End { finish_reason: "upstream_error".into(), abort: None, client_gone: false },
+            Err(_) => {
+                break End {
+                    finish_reason: "timeout".into(),
+                    abort: None,
+                    client_gone: false,
+                };
+            }
+            Ok(None) => {
+                break End {
+                    finish_reason: String::new(),
+                    abort: None,
+                    client_gone: false,
+                };
+            }
+            Ok(Some(Err(_))) => {
+                break End {
+                    finish_reason: "upstream_error".into(),
+                    abort: None,
+                    client_gone: false,
+                };
+            }
             Ok(Some(Ok(f))) => f,
         };
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         if !is_sse {
-            if let Err(r) = feed_all(&mut inspectors, &String::from_utf8_lossy(&data), shadow, &mut shadowed) {
-                break End { finish_reason: format!("{}_abort", r.check), abort: Some(r), client_gone: false };
+            if let Err(r) = feed_all(
+                &mut inspectors,
+                &String::from_utf8_lossy(&data),
+                shadow,
+                &mut shadowed,
+            ) {
+                break End {
+                    finish_reason: format!("{}_abort", r.check),
+                    abort: Some(r),
+                    client_gone: false,
+                };
             }
             if !out.send(data).await {
-                break End { finish_reason: "client_disconnect".into(), abort: None, client_gone: true };
+                break End {
+                    finish_reason: "client_disconnect".into(),
+                    abort: None,
+                    client_gone: true,
+                };
             }
             continue;
         }
         let events = match splitter.push(&data) {
             Ok(evs) => evs,
             Err(e) => {
-                let r = Refusal::new(502, "sse_format", format!("upstream stream is not valid SSE: {e}"));
-                break End { finish_reason: "sse_format_abort".into(), abort: Some(r), client_gone: false };
+                let r = Refusal::new(
+                    502,
+                    "sse_format",
+                    format!("upstream stream is not valid SSE: {e}"),
+                );
+                break End {
+                    finish_reason: "sse_format_abort".into(),
+                    abort: Some(r),
+                    client_gone: false,
+                };
             }
         };
         for ev in events {
             if let Err(r) = feed_all(&mut inspectors, &event_text(&ev), shadow, &mut shadowed) {
-                break 'read End { finish_reason: format!("{}_abort", r.check), abort: Some(r), client_gone: false };
+                break 'read End {
+                    finish_reason: format!("{}_abort", r.check),
+                    abort: Some(r),
+                    client_gone: false,
+                };
             }
             if ev.data.trim() != "[DONE]" && ev.data.contains("finish_reason") {
                 let fr = finish_reason_of(ev.data.as_bytes());
@@ -191,7 +248,11 @@ async fn pump(
                 }
             }
             if !out.send(Bytes::from(ev.raw)).await {
-                break 'read End { finish_reason: "client_disconnect".into(), abort: None, client_gone: true };
+                break 'read End {
+                    finish_reason: "client_disconnect".into(),
+                    abort: None,
+                    client_gone: true,
+                };
             }
         }
     };
@@ -201,10 +262,20 @@ async fn pump(
         // every inspector conclude.
         if is_sse && let Ok(Some(ev)) = splitter.finish() {
             match feed_all(&mut inspectors, &event_text(&ev), shadow, &mut shadowed) {
-                Err(r) => end = End { finish_reason: format!("{}_abort", r.check), abort: Some(r), client_gone: false },
+                Err(r) => {
+                    end = End {
+                        finish_reason: format!("{}_abort", r.check),
+                        abort: Some(r),
+                        client_gone: false,
+                    }
+                }
                 Ok(()) => {
                     if !out.send(Bytes::from(ev.raw)).await {
-                        end = End { finish_reason: "client_disconnect".into(), abort: None, client_gone: true };
+                        end = End {
+                            finish_reason: "client_disconnect".into(),
+                            abort: None,
+                            client_gone: true,
+                        };
                     }
                 }
             }
@@ -215,7 +286,11 @@ async fn pump(
                     if shadow {
                         shadowed.push(r);
                     } else {
-                        end = End { finish_reason: format!("{}_abort", r.check), abort: Some(r), client_gone: false };
+                        end = End {
+                            finish_reason: format!("{}_abort", r.check),
+                            abort: Some(r),
+                            client_gone: false,
+                        };
                         break;
                     }
                 }
@@ -226,7 +301,11 @@ async fn pump(
         }
     }
     if let Some(r) = &end.abort {
-        let reason = if gw.cfg.strict_error_redaction { r.check.to_owned() } else { r.reason.clone() };
+        let reason = if gw.cfg.strict_error_redaction {
+            r.check.to_owned()
+        } else {
+            r.reason.clone()
+        };
         let mut m = Map::new();
         m.insert("correlation_id".into(), facts.entry_id.as_str().into());
         m.insert("reason".into(), reason.into());
@@ -253,7 +332,8 @@ async fn pump(
             if let Some(rc) = c.receipt.filter(|_| gw.cfg.emit_receipts) {
                 let value = rc.to_header_value();
                 if is_sse {
-                    out.send(Bytes::from(format!(": signet-receipt {value}\n\n"))).await;
+                    out.send(Bytes::from(format!(": signet-receipt {value}\n\n")))
+                        .await;
                 }
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     let mut t = HeaderMap::new();
@@ -271,7 +351,10 @@ async fn pump(
                 );
                 out.send(Bytes::from(line)).await;
             }
-            let _ = out.tx.send(Err("audit entry could not be written".into())).await;
+            let _ = out
+                .tx
+                .send(Err("audit entry could not be written".into()))
+                .await;
         }
     }
 }
@@ -279,7 +362,10 @@ async fn pump(
 fn entry_for(facts: &Facts, status: u16, end: &End, out: &Out) -> EntryDraft {
     let mut extra = Map::new();
     extra.insert("finish_reason".into(), end.finish_reason.as_str().into());
-    extra.insert("response_fingerprint".into(), format!("sha256:{}", to_hex(&out.hasher.clone().finalize())).into());
+    extra.insert(
+        "response_fingerprint".into(),
+        format!("sha256:{}", to_hex(&out.hasher.clone().finalize())).into(),
+    );
     extra.insert("response_bytes".into(), Value::from(out.bytes));
     extra.insert("streamed".into(), true.into());
     match &end.abort {
@@ -292,10 +378,27 @@ fn entry_for(facts: &Facts, status: u16, end: &End, out: &Out) -> EntryDraft {
             extra.insert("upstream_status".into(), Value::from(u64::from(status)));
             facts.draft("pipeline.inspection", r.decision, &r.reason, status, extra)
         }
-        None if end.client_gone => facts.draft("pipeline.complete", Decision::Allow, "client disconnected mid-stream", status, extra),
-        None if end.finish_reason == "timeout" || end.finish_reason == "upstream_error" => {
-            facts.draft("pipeline.upstream", Decision::Block, "upstream stream ended abnormally", status, extra)
-        }
-        None => facts.draft("pipeline.complete", Decision::Allow, "request completed", status, extra),
+        None if end.client_gone => facts.draft(
+            "pipeline.complete",
+            Decision::Allow,
+            "client disconnected mid-stream",
+            status,
+            extra,
+        ),
+        None if end.finish_reason == "timeout" || end.finish_reason == "upstream_error" => facts
+            .draft(
+                "pipeline.upstream",
+                Decision::Block,
+                "upstream stream ended abnormally",
+                status,
+                extra,
+            ),
+        None => facts.draft(
+            "pipeline.complete",
+            Decision::Allow,
+            "request completed",
+            status,
+            extra,
+        ),
     }
 }

@@ -112,11 +112,23 @@ pub fn build_request(
         None => ip.clone(),
     };
     headers.insert("x-forwarded-for", HeaderValue::from_str(&xff)?);
-    let node = if client_ip.is_ipv6() { format!("\"[{ip}]\"") } else { ip };
-    let proto = if parts.uri.scheme_str() == Some("https") { "https" } else { "http" };
+    let node = if client_ip.is_ipv6() {
+        format!("\"[{ip}]\"")
+    } else {
+        ip
+    };
+    let proto = if parts.uri.scheme_str() == Some("https") {
+        "https"
+    } else {
+        "http"
+    };
     let mut fwd = format!("for={node};proto={proto}");
-    if let Some(h) = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok())
-        && h.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
+    if let Some(h) = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        && h.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
     {
         fwd.push_str(&format!(";host=\"{h}\""));
     }
@@ -144,8 +156,14 @@ mod tests {
 
     #[test]
     fn path_joining_follows_architecture_section_6() {
-        assert_eq!(join_path("/v1", "/v1/chat/completions"), "/v1/chat/completions");
-        assert_eq!(join_path("/v1", "/chat/completions"), "/v1/chat/completions");
+        assert_eq!(
+            join_path("/v1", "/v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            join_path("/v1", "/chat/completions"),
+            "/v1/chat/completions"
+        );
         assert_eq!(join_path("/v1", "/v10/x"), "/v1/v10/x");
         assert_eq!(join_path("/v1", "/v1"), "/v1");
         assert_eq!(join_path("", "/anything?x=1"), "/anything?x=1");
@@ -155,7 +173,10 @@ mod tests {
     #[test]
     fn hop_by_hop_and_connection_named_headers_go() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("close, x-secret-hop"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("te", HeaderValue::from_static("trailers"));
         h.insert("x-keep", HeaderValue::from_static("1"));
@@ -183,12 +204,19 @@ mod tests {
             .expect("req")
             .into_parts();
         let ip: IpAddr = "192.0.2.7".parse().expect("ip");
-        let r = build_request(&up, &parts, Bytes::from_static(b"{}"), ip, Some("gwkey")).expect("build");
-        assert_eq!(r.uri().to_string(), "http://127.0.0.1:9/v1/chat/completions?stream=1");
+        let r = build_request(&up, &parts, Bytes::from_static(b"{}"), ip, Some("gwkey"))
+            .expect("build");
+        assert_eq!(
+            r.uri().to_string(),
+            "http://127.0.0.1:9/v1/chat/completions?stream=1"
+        );
         assert_eq!(r.headers()["host"], "127.0.0.1:9");
         assert_eq!(r.headers()["authorization"], "Bearer gwkey");
         assert_eq!(r.headers()["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
-        assert_eq!(r.headers()["forwarded"], "for=192.0.2.7;proto=http;host=\"gw.local\"");
+        assert_eq!(
+            r.headers()["forwarded"],
+            "for=192.0.2.7;proto=http;host=\"gw.local\""
+        );
         assert_eq!(r.headers()["content-length"], "2");
         assert!(r.headers().get("transfer-encoding").is_none());
         let r = build_request(&up, &parts, Bytes::new(), ip, None).expect("build");

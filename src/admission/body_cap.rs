@@ -25,7 +25,8 @@ pub const CHECK: &str = "body_cap";
 /// The refusal for a body over `cap` bytes (also used by the runtime while reading).
 pub fn refusal_too_large(cap: usize) -> Refusal {
     let mut r = Refusal::new(413, CHECK, format!("request body exceeds {cap} bytes"));
-    r.metadata.insert("max_request_body_bytes".into(), Value::from(cap as u64));
+    r.metadata
+        .insert("max_request_body_bytes".into(), Value::from(cap as u64));
     r
 }
 
@@ -57,18 +58,25 @@ impl AdmissionCheck for BodyCap {
     }
 
     fn check(&self, req: &Request<'_>, state: &mut AdmissionState) -> Result<(), Refusal> {
-        let declared = single_header(req.headers, "content-length", content_length).map_err(|f| {
-            Refusal::new(
+        let declared =
+            single_header(req.headers, "content-length", content_length).map_err(|f| {
+                Refusal::new(
+                    400,
+                    CHECK,
+                    match f {
+                        HeaderFault::Ambiguous => "conflicting Content-Length headers",
+                        HeaderFault::NotUtf8 | HeaderFault::Invalid(()) => {
+                            "malformed Content-Length header"
+                        }
+                    },
+                )
+            })?;
+        if declared.is_some() && req.headers.contains_key(http::header::TRANSFER_ENCODING) {
+            return Err(Refusal::new(
                 400,
                 CHECK,
-                match f {
-                    HeaderFault::Ambiguous => "conflicting Content-Length headers",
-                    HeaderFault::NotUtf8 | HeaderFault::Invalid(()) => "malformed Content-Length header",
-                },
-            )
-        })?;
-        if declared.is_some() && req.headers.contains_key(http::header::TRANSFER_ENCODING) {
-            return Err(Refusal::new(400, CHECK, "both Content-Length and Transfer-Encoding sent"));
+                "both Content-Length and Transfer-Encoding sent",
+            ));
         }
         if declared.is_some_and(|n| n > self.cap as u64) || req.body.len() > self.cap {
             return Err(refusal_too_large(self.cap));
@@ -99,7 +107,10 @@ mod tests {
         assert_eq!(status(&[("content-length", b"100")]), 200);
         assert_eq!(status(&[("content-length", b"0")]), 200);
         assert_eq!(status(&[("content-length", b"42, 42")]), 200);
-        assert_eq!(status(&[("content-length", b"42"), ("content-length", b"42")]), 200);
+        assert_eq!(
+            status(&[("content-length", b"42"), ("content-length", b"42")]),
+            200
+        );
         let s = cap(&[], br#"{"max_tokens":64}"#).unwrap();
         assert_eq!(s.max_tokens, Some(64));
         assert_eq!(cap(&[], b"not json").unwrap().max_tokens, None);
@@ -114,17 +125,42 @@ mod tests {
         assert_eq!(status(&[("content-length", b"99999999999999999")]), 413);
         let r = refusal_too_large(4_194_304);
         assert_eq!(r.reason, "request body exceeds 4194304 bytes");
-        assert_eq!(r.metadata.get("max_request_body_bytes"), Some(&Value::from(4_194_304u64)));
+        assert_eq!(
+            r.metadata.get("max_request_body_bytes"),
+            Some(&Value::from(4_194_304u64))
+        );
     }
 
     #[test]
     fn refuses_malformed_and_conflicting() {
-        for bad in [&b"-1"[..], b"+5", b"5 5", b"0x10", b"", b" ", b"1,", b"42, 43", b"99999999999999999999", b"\xff"] {
-            assert_eq!(status(&[("content-length", bad)]), 400, "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"-1"[..],
+            b"+5",
+            b"5 5",
+            b"0x10",
+            b"",
+            b" ",
+            b"1,",
+            b"42, 43",
+            b"99999999999999999999",
+            b"\xff",
+        ] {
+            assert_eq!(
+                status(&[("content-length", bad)]),
+                400,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let r = cap(&[("content-length", b"10"), ("content-length", b"20")], b"").unwrap_err();
-        assert_eq!((r.status, r.reason.as_str()), (400, "conflicting Content-Length headers"));
-        assert_eq!(status(&[("content-length", b"5"), ("transfer-encoding", b"chunked")]), 400);
+        assert_eq!(
+            (r.status, r.reason.as_str()),
+            (400, "conflicting Content-Length headers")
+        );
+        assert_eq!(
+            status(&[("content-length", b"5"), ("transfer-encoding", b"chunked")]),
+            400
+        );
         assert_eq!(status(&[("transfer-encoding", b"chunked")]), 200);
     }
 }

@@ -23,7 +23,10 @@ pub enum Seg {
 
 /// Spans of the string values whose path `select` accepts; `Err` when `doc` is not
 /// strict JSON.
-pub fn string_values(doc: &[u8], select: impl Fn(&[Seg]) -> bool) -> Result<Vec<Range<usize>>, json::ParseError> {
+pub fn string_values(
+    doc: &[u8],
+    select: impl Fn(&[Seg]) -> bool,
+) -> Result<Vec<Range<usize>>, json::ParseError> {
     json::parse(doc)?;
     let mut w = Walker {
         s: doc,
@@ -156,7 +159,9 @@ pub fn max_tokens(body: &[u8]) -> Option<u64> {
         .filter_map(|k| scan.get(k))
         .filter_map(|span| {
             let text = std::str::from_utf8(body.get(span)?).ok()?;
-            text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse::<u64>().ok())?
+            text.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| text.parse::<u64>().ok())?
         })
         .min()
 }
@@ -179,29 +184,50 @@ mod tests {
             {"role":"user","content":[{"type":"text","text":"t1"},{"type":"image_url","image_url":{"url":"u"}}]} ],
             "n": [1, -2.5e3, true, null, {}, []] } "#;
         let all = texts(doc, |_| true);
-        assert_eq!(all, ["m", "user", "a\"b", "user", "text", "t1", "image_url", "u"]);
-        let contents = texts(doc, |p| {
-            matches!(p, [Seg::Key(m), Seg::Index(_), Seg::Key(c)] if m == "messages" && c == "content")
-        });
+        assert_eq!(
+            all,
+            ["m", "user", "a\"b", "user", "text", "t1", "image_url", "u"]
+        );
+        let contents = texts(
+            doc,
+            |p| matches!(p, [Seg::Key(m), Seg::Index(_), Seg::Key(c)] if m == "messages" && c == "content"),
+        );
         assert_eq!(contents, ["a\"b"]);
-        let parts = texts(doc, |p| {
-            matches!(p, [Seg::Key(_), Seg::Index(1), Seg::Key(_), Seg::Index(0), Seg::Key(t)] if t == "text")
-        });
+        let parts = texts(
+            doc,
+            |p| matches!(p, [Seg::Key(_), Seg::Index(1), Seg::Key(_), Seg::Index(0), Seg::Key(t)] if t == "text"),
+        );
         assert_eq!(parts, ["t1"]);
     }
 
     #[test]
     fn rejects_invalid_json() {
-        for bad in [&br#"{"a":1,"a":2}"#[..], b"{", b"{\"a\":\"\\x\"}", b"[1,]", b"{\"a\":1} x"] {
-            assert!(string_values(bad, |_| true).is_err(), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &br#"{"a":1,"a":2}"#[..],
+            b"{",
+            b"{\"a\":\"\\x\"}",
+            b"[1,]",
+            b"{\"a\":1} x",
+        ] {
+            assert!(
+                string_values(bad, |_| true).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(string_values(b"\"top\"", |_| true).unwrap(), [0..5]);
     }
 
     #[test]
     fn reads_max_tokens() {
-        assert_eq!(max_tokens(br#"{"max_tokens":100,"messages":[]}"#), Some(100));
-        assert_eq!(max_tokens(br#" {"max_tokens":100,"max_completion_tokens":40}"#), Some(40));
+        assert_eq!(
+            max_tokens(br#"{"max_tokens":100,"messages":[]}"#),
+            Some(100)
+        );
+        assert_eq!(
+            max_tokens(br#" {"max_tokens":100,"max_completion_tokens":40}"#),
+            Some(40)
+        );
         assert_eq!(max_tokens(br#"{"max_output_tokens":0}"#), Some(0));
         for none in [
             &br#"{"max_tokens":-1}"#[..],

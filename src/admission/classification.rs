@@ -72,8 +72,12 @@ impl AdmissionCheck for ClassificationGate {
         let classification = level_of(req, CLASSIFICATION)?.unwrap_or(Level::Unclass);
         let clearance = level_of(req, CLEARANCE)?.unwrap_or(Level::Unclass);
         state.classification = Some(classification);
-        state.metadata.insert("classification".into(), classification.as_str().into());
-        state.metadata.insert("clearance".into(), clearance.as_str().into());
+        state
+            .metadata
+            .insert("classification".into(), classification.as_str().into());
+        state
+            .metadata
+            .insert("clearance".into(), clearance.as_str().into());
         if clearance < classification {
             let mut r = Refusal::new(
                 403,
@@ -84,8 +88,10 @@ impl AdmissionCheck for ClassificationGate {
                     classification.as_str()
                 ),
             );
-            r.metadata.insert("classification".into(), classification.as_str().into());
-            r.metadata.insert("clearance".into(), clearance.as_str().into());
+            r.metadata
+                .insert("classification".into(), classification.as_str().into());
+            r.metadata
+                .insert("clearance".into(), clearance.as_str().into());
             return Err(r);
         }
         Ok(())
@@ -131,7 +137,15 @@ mod tests {
         ] {
             assert_eq!(parse_level(s), Some(l), "{s}");
         }
-        for s in ["", "C", "CONFIDENTIAL", "SEC\u{200b}RET", "SECRETS", "SECRET, TS", "x".repeat(10_000).as_str()] {
+        for s in [
+            "",
+            "C",
+            "CONFIDENTIAL",
+            "SEC\u{200b}RET",
+            "SECRETS",
+            "SECRET, TS",
+            "x".repeat(10_000).as_str(),
+        ] {
             assert_eq!(parse_level(s), None, "{s}");
         }
     }
@@ -140,27 +154,70 @@ mod tests {
     fn allows_sufficient_clearance() {
         let s = gate(&[]).unwrap();
         assert_eq!(s.classification, Some(Level::Unclass));
-        let s = gate(&[("x-classification", b"SECRET"), ("x-caller-clearance", b"TS")]).unwrap();
+        let s = gate(&[
+            ("x-classification", b"SECRET"),
+            ("x-caller-clearance", b"TS"),
+        ])
+        .unwrap();
         assert_eq!(s.classification, Some(Level::Secret));
-        assert_eq!(status(&[("x-classification", b"cui"), ("x-caller-clearance", b"CUI")]), 200);
+        assert_eq!(
+            status(&[("x-classification", b"cui"), ("x-caller-clearance", b"CUI")]),
+            200
+        );
         assert_eq!(status(&[("x-caller-clearance", b"TS/SCI")]), 200);
-        assert_eq!(status(&[("x-classification", b"S"), ("x-classification", b"secret"), ("x-caller-clearance", b"S")]), 200);
+        assert_eq!(
+            status(&[
+                ("x-classification", b"S"),
+                ("x-classification", b"secret"),
+                ("x-caller-clearance", b"S")
+            ]),
+            200
+        );
     }
 
     #[test]
     fn refuses_insufficient_clearance() {
-        let r = gate(&[("x-classification", b"SECRET"), ("x-caller-clearance", b"CUI")]).unwrap_err();
+        let r = gate(&[
+            ("x-classification", b"SECRET"),
+            ("x-caller-clearance", b"CUI"),
+        ])
+        .unwrap_err();
         assert_eq!((r.status, r.check), (403, CHECK));
-        assert_eq!(r.reason, "caller clearance CUI insufficient for data classification SECRET");
-        assert_eq!(r.metadata.get("classification").and_then(|v| v.as_str()), Some("SECRET"));
-        assert_eq!(r.metadata.get("clearance").and_then(|v| v.as_str()), Some("CUI"));
-        assert_eq!(status(&[("x-classification", b"CUI")]), 403, "no clearance means UNCLASS");
-        assert_eq!(status(&[("x-classification", b"TS//SCI"), ("x-caller-clearance", b"TS")]), 403);
+        assert_eq!(
+            r.reason,
+            "caller clearance CUI insufficient for data classification SECRET"
+        );
+        assert_eq!(
+            r.metadata.get("classification").and_then(|v| v.as_str()),
+            Some("SECRET")
+        );
+        assert_eq!(
+            r.metadata.get("clearance").and_then(|v| v.as_str()),
+            Some("CUI")
+        );
+        assert_eq!(
+            status(&[("x-classification", b"CUI")]),
+            403,
+            "no clearance means UNCLASS"
+        );
+        assert_eq!(
+            status(&[
+                ("x-classification", b"TS//SCI"),
+                ("x-caller-clearance", b"TS")
+            ]),
+            403
+        );
     }
 
     #[test]
     fn refuses_unknown_and_ambiguous() {
-        assert_eq!(status(&[("x-classification", b"CONFIDENTIAL"), ("x-caller-clearance", b"TS")]), 400);
+        assert_eq!(
+            status(&[
+                ("x-classification", b"CONFIDENTIAL"),
+                ("x-caller-clearance", b"TS")
+            ]),
+            400
+        );
         assert_eq!(status(&[("x-classification", b"")]), 400);
         assert_eq!(status(&[("x-caller-clearance", b"TOP SECRET PLEASE")]), 400);
         assert_eq!(status(&[("x-classification", b"\xff")]), 400);
@@ -174,6 +231,9 @@ mod tests {
         .unwrap_err();
         assert_eq!(r.status, 400);
         assert!(r.reason.contains("more than once"));
-        assert_eq!(status(&[("x-caller-clearance", b"TS"), ("x-caller-clearance", b"U")]), 400);
+        assert_eq!(
+            status(&[("x-caller-clearance", b"TS"), ("x-caller-clearance", b"U")]),
+            400
+        );
     }
 }

@@ -211,7 +211,8 @@ impl AdmissionCheck for OwnerResolution {
         let mut r = Refusal::new(403, CHECK, "no commit owner could be resolved");
         r.metadata.insert("hint".into(), HINT.into());
         if let Some(e) = err {
-            r.metadata.insert("owner_error".into(), e.to_string().into());
+            r.metadata
+                .insert("owner_error".into(), e.to_string().into());
         }
         Err(r)
     }
@@ -261,7 +262,11 @@ pub(crate) mod test_support {
         }
     }
 
-    pub fn run(check: &dyn AdmissionCheck, r: &TestRequest, state: &mut AdmissionState) -> Result<(), Refusal> {
+    pub fn run(
+        check: &dyn AdmissionCheck,
+        r: &TestRequest,
+        state: &mut AdmissionState,
+    ) -> Result<(), Refusal> {
         check.check(&r.req(), state)
     }
 }
@@ -276,7 +281,11 @@ mod tests {
             network_owner: network.map(|s| parse_owner_spec(s, "trusted_network").unwrap()),
             ..Default::default()
         };
-        run(&OwnerResolution { required: true }, &request(headers, b""), &mut state)?;
+        run(
+            &OwnerResolution { required: true },
+            &request(headers, b""),
+            &mut state,
+        )?;
         Ok(state)
     }
 
@@ -294,11 +303,20 @@ mod tests {
     #[test]
     fn resolves_each_header_with_precedence() {
         let o = owner_of(&[("x-commit-owner", b"human:alice@example.com")]);
-        assert_eq!((o.kind, o.id.as_str(), o.method), (OwnerType::Human, "alice@example.com", "header"));
+        assert_eq!(
+            (o.kind, o.id.as_str(), o.method),
+            (OwnerType::Human, "alice@example.com", "header")
+        );
         assert_eq!(o.approval_chain, ["human:alice@example.com"]);
         let o = owner_of(&[("X-Agent-Id", b"agent:nightly-syncer")]);
-        assert_eq!((o.kind, o.id.as_str()), (OwnerType::Agent, "nightly-syncer"));
-        let o = owner_of(&[("x-policy-name", b"acme-default"), ("x-policy-version", b"v3")]);
+        assert_eq!(
+            (o.kind, o.id.as_str()),
+            (OwnerType::Agent, "nightly-syncer")
+        );
+        let o = owner_of(&[
+            ("x-policy-name", b"acme-default"),
+            ("x-policy-version", b"v3"),
+        ]);
         assert_eq!(o.approval_chain, ["policy:acme-default@v3"]);
         let o = owner_of(&[
             ("x-policy-name", b"p"),
@@ -306,21 +324,38 @@ mod tests {
             ("x-commit-owner", b"human:bob"),
         ]);
         assert_eq!(o.approval_chain, ["human:bob"]);
-        let o = owner_of(&[("x-commit-owner", b"human:a"), ("x-commit-owner", b" human:a ")]);
+        let o = owner_of(&[
+            ("x-commit-owner", b"human:a"),
+            ("x-commit-owner", b" human:a "),
+        ]);
         assert_eq!(o.id, "a", "identical repeats are fine");
     }
 
     #[test]
     fn normalises_unicode() {
-        assert_eq!(owner_of(&[("x-commit-owner", "human:ａｌｉｃｅ".as_bytes())]).id, "alice");
-        assert_eq!(owner_of(&[("x-agent-id", "agent:ﬁle-bot".as_bytes())]).id, "file-bot");
+        assert_eq!(
+            owner_of(&[("x-commit-owner", "human:ａｌｉｃｅ".as_bytes())]).id,
+            "alice"
+        );
+        assert_eq!(
+            owner_of(&[("x-agent-id", "agent:ﬁle-bot".as_bytes())]).id,
+            "file-bot"
+        );
         let r = refused(&[("x-commit-owner", "ｈｕｍａｎ:alice".as_bytes())]);
         assert!(format!("{:?}", r.metadata).contains("must start with"));
     }
 
     #[test]
     fn refuses_case_games_and_bad_prefixes() {
-        for v in ["HUMAN:alice", "Human:alice", "alice", "human :alice", "human:", "human:   ", ""] {
+        for v in [
+            "HUMAN:alice",
+            "Human:alice",
+            "alice",
+            "human :alice",
+            "human:",
+            "human:   ",
+            "",
+        ] {
             refused(&[("x-commit-owner", v.as_bytes())]);
         }
         refused(&[("x-agent-id", b"nightly-syncer")]);
@@ -348,20 +383,32 @@ mod tests {
         let long = format!("human:{}", "a".repeat(10 * 1024));
         refused(&[("x-commit-owner", long.as_bytes())]);
         let max = format!("human:{}", "a".repeat(256));
-        assert_eq!(owner_of(&[("x-commit-owner", max.as_bytes())]).id.len(), 256);
+        assert_eq!(
+            owner_of(&[("x-commit-owner", max.as_bytes())]).id.len(),
+            256
+        );
         let over = format!("human:{}", "a".repeat(257));
         refused(&[("x-commit-owner", over.as_bytes())]);
-        let joined = [("x-policy-name", "p".repeat(200)), ("x-policy-version", "v".repeat(60))];
+        let joined = [
+            ("x-policy-name", "p".repeat(200)),
+            ("x-policy-version", "v".repeat(60)),
+        ];
         let h: Vec<(&str, &[u8])> = joined.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
         refused(&h);
     }
 
     #[test]
     fn duplicates_and_malformed_never_fall_back() {
-        let r = refused(&[("x-commit-owner", b"human:alice"), ("x-commit-owner", b"human:mallory")]);
+        let r = refused(&[
+            ("x-commit-owner", b"human:alice"),
+            ("x-commit-owner", b"human:mallory"),
+        ]);
         assert!(format!("{:?}", r.metadata).contains("more than once"));
         // A malformed header is refused even though another one is valid.
-        refused(&[("x-commit-owner", b"HUMAN:alice"), ("x-agent-id", b"agent:bot")]);
+        refused(&[
+            ("x-commit-owner", b"HUMAN:alice"),
+            ("x-agent-id", b"agent:bot"),
+        ]);
     }
 
     #[test]
@@ -369,12 +416,21 @@ mod tests {
         let s = check(&[], Some("policy:internal-batch")).unwrap();
         let o = s.owner.unwrap();
         assert_eq!((o.kind, o.method), (OwnerType::Policy, "trusted_network"));
-        let s = check(&[("x-agent-id", b"agent:bot")], Some("policy:internal-batch")).unwrap();
+        let s = check(
+            &[("x-agent-id", b"agent:bot")],
+            Some("policy:internal-batch"),
+        )
+        .unwrap();
         assert_eq!(s.owner.unwrap().id, "bot");
         let r = check(&[], None).unwrap_err();
         assert!(r.metadata.contains_key("hint"));
         let mut state = AdmissionState::default();
-        run(&OwnerResolution { required: false }, &request(&[], b""), &mut state).unwrap();
+        run(
+            &OwnerResolution { required: false },
+            &request(&[], b""),
+            &mut state,
+        )
+        .unwrap();
         assert!(state.owner.is_none());
         assert!(parse_owner_spec("root:x", "t").is_err());
     }

@@ -120,7 +120,12 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    pub fn new(per_owner: Option<Rate>, per_ip: Option<Rate>, max_keys: usize, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        per_owner: Option<Rate>,
+        per_ip: Option<Rate>,
+        max_keys: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let origin = clock.now();
         RateLimit {
             per_owner: per_owner.map(|r| Bucket::new(r, max_keys)),
@@ -133,7 +138,10 @@ impl RateLimit {
     fn refusal(wait_ns: u64, limit: &'static str) -> Refusal {
         let mut r = Refusal::new(429, CHECK, "rate limit exceeded");
         r.retry_after_s = Some(wait_ns.div_ceil(1_000_000_000).max(1));
-        r.metadata.insert("retry_after_ms".into(), Value::from(wait_ns.div_ceil(1_000_000)));
+        r.metadata.insert(
+            "retry_after_ms".into(),
+            Value::from(wait_ns.div_ceil(1_000_000)),
+        );
         r.metadata.insert("limit".into(), limit.into());
         r
     }
@@ -145,17 +153,36 @@ impl AdmissionCheck for RateLimit {
     }
 
     fn check(&self, req: &Request<'_>, state: &mut AdmissionState) -> Result<(), Refusal> {
-        let now = u64::try_from(self.clock.now().saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX);
-        let owner_key = state.owner.as_ref().map(|o| format!("{}:{}", o.kind.as_str(), o.id));
+        let now = u64::try_from(
+            self.clock
+                .now()
+                .saturating_duration_since(self.origin)
+                .as_nanos(),
+        )
+        .unwrap_or(u64::MAX);
+        let owner_key = state
+            .owner
+            .as_ref()
+            .map(|o| format!("{}:{}", o.kind.as_str(), o.id));
         // Lock order is always owner then IP.
-        let mut owners = self.per_owner.as_ref().zip(owner_key).map(|(b, k)| (b, b.lock(), k));
+        let mut owners = self
+            .per_owner
+            .as_ref()
+            .zip(owner_key)
+            .map(|(b, k)| (b, b.lock(), k));
         let mut ips = self.per_ip.as_ref().map(|b| (b, b.lock()));
         let owner_tat = match &owners {
-            Some((b, map, k)) => Some(b.decide(map, k, now).map_err(|w| Self::refusal(w, "per_owner"))?),
+            Some((b, map, k)) => Some(
+                b.decide(map, k, now)
+                    .map_err(|w| Self::refusal(w, "per_owner"))?,
+            ),
             None => None,
         };
         let ip_tat = match &ips {
-            Some((b, map)) => Some(b.decide(map, &req.client_ip, now).map_err(|w| Self::refusal(w, "per_ip"))?),
+            Some((b, map)) => Some(
+                b.decide(map, &req.client_ip, now)
+                    .map_err(|w| Self::refusal(w, "per_ip"))?,
+            ),
             None => None,
         };
         if let (Some((b, map, k)), Some(t)) = (owners.as_mut(), owner_tat) {
@@ -188,17 +215,30 @@ mod tests {
         }
     }
 
-    fn setup(per_owner: Option<Rate>, per_ip: Option<Rate>, max_keys: usize) -> (RateLimit, Arc<ManualClock>) {
+    fn setup(
+        per_owner: Option<Rate>,
+        per_ip: Option<Rate>,
+        max_keys: usize,
+    ) -> (RateLimit, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock {
             base: Instant::now(),
             offset_ms: AtomicU64::new(0),
         });
-        (RateLimit::new(per_owner, per_ip, max_keys, clock.clone()), clock)
+        (
+            RateLimit::new(per_owner, per_ip, max_keys, clock.clone()),
+            clock,
+        )
     }
 
     fn call(rl: &RateLimit, who: Option<&str>, r: &TestRequest) -> Result<(), Refusal> {
         let mut state = AdmissionState {
-            owner: who.map(|w| owner(signet_audit::OwnerType::Human, sanitize_principal(w, "t").unwrap(), "header")),
+            owner: who.map(|w| {
+                owner(
+                    signet_audit::OwnerType::Human,
+                    sanitize_principal(w, "t").unwrap(),
+                    "header",
+                )
+            }),
             ..Default::default()
         };
         run(rl, r, &mut state)
@@ -212,13 +252,22 @@ mod tests {
             call(&rl, Some("alice"), &r).unwrap();
         }
         let e = call(&rl, Some("alice"), &r).unwrap_err();
-        assert_eq!((e.status, e.check, e.reason.as_str()), (429, CHECK, "rate limit exceeded"));
+        assert_eq!(
+            (e.status, e.check, e.reason.as_str()),
+            (429, CHECK, "rate limit exceeded")
+        );
         assert_eq!(e.retry_after_s, Some(1));
         assert_eq!(e.metadata.get("retry_after_ms"), Some(&Value::from(500u64)));
         assert_eq!(e.metadata.get("limit"), Some(&Value::from("per_owner")));
         call(&rl, Some("bob"), &r).unwrap();
         clock.offset_ms.store(499, Ordering::SeqCst);
-        assert_eq!(call(&rl, Some("alice"), &r).unwrap_err().metadata.get("retry_after_ms"), Some(&Value::from(1u64)));
+        assert_eq!(
+            call(&rl, Some("alice"), &r)
+                .unwrap_err()
+                .metadata
+                .get("retry_after_ms"),
+            Some(&Value::from(1u64))
+        );
         clock.offset_ms.store(500, Ordering::SeqCst);
         call(&rl, Some("alice"), &r).unwrap();
         assert!(call(&rl, Some("alice"), &r).is_err());
@@ -226,11 +275,21 @@ mod tests {
 
     #[test]
     fn both_buckets_must_allow_without_spending_the_other() {
-        let (rl, clock) = setup(Some(Rate::new(1.0, 1).unwrap()), Some(Rate::new(1.0, 2).unwrap()), 100);
+        let (rl, clock) = setup(
+            Some(Rate::new(1.0, 1).unwrap()),
+            Some(Rate::new(1.0, 2).unwrap()),
+            100,
+        );
         let r = request(&[], b"");
         call(&rl, Some("alice"), &r).unwrap();
         // Owner refuses: the IP's second token is not spent.
-        assert_eq!(call(&rl, Some("alice"), &r).unwrap_err().metadata.get("limit"), Some(&Value::from("per_owner")));
+        assert_eq!(
+            call(&rl, Some("alice"), &r)
+                .unwrap_err()
+                .metadata
+                .get("limit"),
+            Some(&Value::from("per_owner"))
+        );
         call(&rl, Some("bob"), &r).unwrap();
         let e = call(&rl, Some("carol"), &r).unwrap_err();
         assert_eq!(e.metadata.get("limit"), Some(&Value::from("per_ip")));
@@ -251,7 +310,10 @@ mod tests {
         call(&rl, None, &r).unwrap();
         let e = call(&rl, None, &r).unwrap_err();
         assert_eq!(e.retry_after_s, Some(10));
-        assert_eq!(e.metadata.get("retry_after_ms"), Some(&Value::from(10_000u64)));
+        assert_eq!(
+            e.metadata.get("retry_after_ms"),
+            Some(&Value::from(10_000u64))
+        );
         assert!(Rate::new(0.0, 1).is_none());
         assert!(Rate::new(f64::NAN, 1).is_none());
         assert!(Rate::new(1.0, 0).is_none());
@@ -259,7 +321,11 @@ mod tests {
 
     #[test]
     fn key_table_stays_bounded() {
-        let (rl, clock) = setup(Some(Rate::new(1.0, 1).unwrap()), Some(Rate::new(1000.0, 1000).unwrap()), 50);
+        let (rl, clock) = setup(
+            Some(Rate::new(1.0, 1).unwrap()),
+            Some(Rate::new(1000.0, 1000).unwrap()),
+            50,
+        );
         let r = request(&[], b"");
         for i in 0..500 {
             call(&rl, Some(&format!("owner-{i}")), &r).unwrap();

@@ -71,9 +71,13 @@ struct Unit<'a> {
 fn chat_text(p: &[Seg]) -> bool {
     match p {
         [Seg::Key(m), Seg::Index(_), Seg::Key(c)] => m == "messages" && c == "content",
-        [Seg::Key(m), Seg::Index(_), Seg::Key(c), Seg::Index(_), Seg::Key(t)] => {
-            m == "messages" && c == "content" && t == "text"
-        }
+        [
+            Seg::Key(m),
+            Seg::Index(_),
+            Seg::Key(c),
+            Seg::Index(_),
+            Seg::Key(t),
+        ] => m == "messages" && c == "content" && t == "text",
         _ => false,
     }
 }
@@ -86,7 +90,11 @@ fn looks_like_json(req: &Request<'_>) -> bool {
         .and_then(|ct| ct.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
         .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
-    typed || matches!(req.body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+    typed
+        || matches!(
+            req.body.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        )
 }
 
 fn units<'a>(req: &Request<'a>) -> Result<Vec<Unit<'a>>, Refusal> {
@@ -122,7 +130,8 @@ fn units<'a>(req: &Request<'a>) -> Result<Vec<Unit<'a>>, Refusal> {
     spans
         .into_iter()
         .map(|span| {
-            let text = json::parse_string(body.get(span.clone()).unwrap_or_default()).map_err(|_| invalid())?;
+            let text = json::parse_string(body.get(span.clone()).unwrap_or_default())
+                .map_err(|_| invalid())?;
             Ok(Unit {
                 span,
                 text: Cow::Owned(text),
@@ -142,7 +151,12 @@ impl RegexContent {
         let mut found: Vec<(Range<usize>, usize)> = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.action == Action::Redact {
-                found.extend(rule.regex.find_iter(folded).filter(|m| !m.is_empty()).map(|m| (m.range(), i)));
+                found.extend(
+                    rule.regex
+                        .find_iter(folded)
+                        .filter(|m| !m.is_empty())
+                        .map(|m| (m.range(), i)),
+                );
             }
         }
         merge(found)
@@ -178,8 +192,12 @@ impl AdmissionCheck for RegexContent {
             })
             .collect();
         for rule in self.rules.iter().filter(|r| r.action == Action::Block) {
-            if folded.iter().any(|f| rule.regex.find_iter(f).any(|m| !m.is_empty())) {
-                let mut r = Refusal::new(403, CHECK, format!("content rule '{}' matched", rule.name));
+            if folded
+                .iter()
+                .any(|f| rule.regex.find_iter(f).any(|m| !m.is_empty()))
+            {
+                let mut r =
+                    Refusal::new(403, CHECK, format!("content rule '{}' matched", rule.name));
                 r.metadata.insert("rule".into(), rule.name.as_str().into());
                 return Err(r);
             }
@@ -195,8 +213,16 @@ impl AdmissionCheck for RegexContent {
                 continue;
             }
             let ranges: Vec<Range<usize>> = found.iter().map(|(r, _)| r.clone()).collect();
-            let orig = if u.text.is_ascii() { ranges } else { unfold_ranges(&u.text, &ranges) };
-            let labelled = merge(orig.into_iter().zip(found.iter().map(|(_, i)| *i)).collect());
+            let orig = if u.text.is_ascii() {
+                ranges
+            } else {
+                unfold_ranges(&u.text, &ranges)
+            };
+            let labelled = merge(
+                orig.into_iter()
+                    .zip(found.iter().map(|(_, i)| *i))
+                    .collect(),
+            );
             let mut text = String::with_capacity(u.text.len());
             let mut at = 0;
             for (r, i) in &labelled {
@@ -222,9 +248,13 @@ impl AdmissionCheck for RegexContent {
             out.extend_from_slice(body.get(copied..).unwrap_or_default());
             state.body_rewrite = Some(Bytes::from(out));
             state.redactions.push(CHECK.to_owned());
-            state.metadata.insert("redaction_count".into(), Value::from(count));
+            state
+                .metadata
+                .insert("redaction_count".into(), Value::from(count));
             let names: Vec<&str> = names.into_iter().collect();
-            state.metadata.insert("redaction_rules".into(), names.join(",").into());
+            state
+                .metadata
+                .insert("redaction_rules".into(), names.join(",").into());
         }
         Ok(())
     }
@@ -242,14 +272,21 @@ mod tests {
             action,
         };
         RegexContent::new(vec![
-            r("jailbreak", r"(?i)ignore (all )?previous instructions", Action::Block),
+            r(
+                "jailbreak",
+                r"(?i)ignore (all )?previous instructions",
+                Action::Block,
+            ),
             r("ssn", r"\b\d{3}-\d{2}-\d{4}\b", Action::Redact),
             r("email", r"[a-z]+@example\.com", Action::Redact),
         ])
     }
 
     fn run_body(body: &[u8], ct: Option<&str>) -> Result<AdmissionState, Refusal> {
-        let headers: Vec<(&str, &[u8])> = ct.map(|c| ("content-type", c.as_bytes())).into_iter().collect();
+        let headers: Vec<(&str, &[u8])> = ct
+            .map(|c| ("content-type", c.as_bytes()))
+            .into_iter()
+            .collect();
         let mut state = AdmissionState::default();
         run(&rules(), &request(&headers, body), &mut state)?;
         Ok(state)
@@ -286,7 +323,8 @@ mod tests {
 
     #[test]
     fn redacts_only_the_span_in_its_message() {
-        let body = br#"{ "model":"m", "messages": [ {"role":"system","content":"keep 123-45-6789 \"q\""},
+        let body =
+            br#"{ "model":"m", "messages": [ {"role":"system","content":"keep 123-45-6789 \"q\""},
   {"role":"user","content":"my ssn is 123-45-6789, mail bob@example.com"} ], "max_tokens": 5 }"#;
         let out = rewritten(body);
         let want = String::from_utf8_lossy(body).replace(
@@ -294,11 +332,17 @@ mod tests {
             r#""my ssn is [REDACTED:ssn], mail [REDACTED:email]""#,
         );
         // The system message too has an SSN: both messages are redacted in place.
-        let want = want.replace(r#""keep 123-45-6789 \"q\"""#, r#""keep [REDACTED:ssn] \"q\"""#);
+        let want = want.replace(
+            r#""keep 123-45-6789 \"q\"""#,
+            r#""keep [REDACTED:ssn] \"q\"""#,
+        );
         assert_eq!(out, want);
         let s = run_body(body, None).unwrap();
         assert_eq!(s.metadata.get("redaction_count"), Some(&Value::from(3u64)));
-        assert_eq!(s.metadata.get("redaction_rules"), Some(&Value::from("email,ssn")));
+        assert_eq!(
+            s.metadata.get("redaction_rules"),
+            Some(&Value::from("email,ssn"))
+        );
     }
 
     #[test]
@@ -309,7 +353,8 @@ mod tests {
         let want = body.replace("x １２３-４５-６７８９ y", "x [REDACTED:ssn] y");
         assert_eq!(out, want, "full-width digits redacted, image url untouched");
         // Zero-width characters inside the match are redacted with it.
-        let out = rewritten("{\"messages\":[{\"content\":\"a 123-45-67\u{200b}89 b\"}]}".as_bytes());
+        let out =
+            rewritten("{\"messages\":[{\"content\":\"a 123-45-67\u{200b}89 b\"}]}".as_bytes());
         assert_eq!(out, r#"{"messages":[{"content":"a [REDACTED:ssn] b"}]}"#);
     }
 
@@ -317,17 +362,35 @@ mod tests {
     fn non_json_and_invalid_json() {
         let s = run_body(b"ssn 123-45-6789 \xff end", Some("text/plain")).unwrap();
         assert_eq!(&s.body_rewrite.unwrap()[..], b"ssn [REDACTED:ssn] \xff end");
-        for bad in [&br#"{"messages":[{"content":"a"}],"messages":[]}"#[..], b"{\"a\":", b"[1,]"] {
+        for bad in [
+            &br#"{"messages":[{"content":"a"}],"messages":[]}"#[..],
+            b"{\"a\":",
+            b"[1,]",
+        ] {
             let r = run_body(bad, None).unwrap_err();
-            assert_eq!((r.status, r.reason.as_str()), (400, "invalid JSON in request body"));
+            assert_eq!(
+                (r.status, r.reason.as_str()),
+                (400, "invalid JSON in request body")
+            );
         }
-        assert_eq!(run_body(b"a=1&b=2", Some("application/json")).unwrap_err().status, 400);
+        assert_eq!(
+            run_body(b"a=1&b=2", Some("application/json"))
+                .unwrap_err()
+                .status,
+            400
+        );
         assert!(run_body(b"", Some("application/json")).is_ok());
     }
 
     #[test]
     fn merging_overlaps() {
-        assert_eq!(merge(vec![(5..9, 1), (0..3, 0), (2..6, 2)]), vec![(0..9, 0)]);
-        assert_eq!(merge(vec![(0..3, 1), (3..4, 0)]), vec![(0..3, 1), (3..4, 0)]);
+        assert_eq!(
+            merge(vec![(5..9, 1), (0..3, 0), (2..6, 2)]),
+            vec![(0..9, 0)]
+        );
+        assert_eq!(
+            merge(vec![(0..3, 1), (3..4, 0)]),
+            vec![(0..3, 1), (3..4, 0)]
+        );
     }
 }

@@ -67,9 +67,11 @@ impl FromStr for Cidr {
         let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
         let len = match len {
             None => max,
-            Some(l) if (1..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_digit()) => {
-                l.parse::<u8>().ok().filter(|n| *n <= max).ok_or(CidrError::Prefix(max))?
-            }
+            Some(l) if (1..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_digit()) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or(CidrError::Prefix(max))?,
             Some(_) => return Err(CidrError::Prefix(max)),
         };
         match addr {
@@ -144,7 +146,9 @@ impl AdmissionCheck for TrustedNetworks {
     fn check(&self, req: &Request<'_>, state: &mut AdmissionState) -> Result<(), Refusal> {
         if let Some((_, text)) = self.nets.iter().find(|(c, _)| c.contains(req.client_ip)) {
             state.network_owner = Some(self.owner.clone());
-            state.metadata.insert("trusted_network".into(), Value::from(text.as_str()));
+            state
+                .metadata
+                .insert(CHECK.into(), Value::from(text.as_str()));
         }
         Ok(())
     }
@@ -166,7 +170,13 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        assert_eq!(cidr("10.0.0.0/8"), Cidr::V4 { net: 0x0a00_0000, len: 8 });
+        assert_eq!(
+            cidr("10.0.0.0/8"),
+            Cidr::V4 {
+                net: 0x0a00_0000,
+                len: 8
+            }
+        );
         assert_eq!(cidr("0.0.0.0/0").to_string(), "0.0.0.0/0");
         assert_eq!(cidr("192.168.1.7").to_string(), "192.168.1.7/32");
         assert_eq!(cidr("2001:db8::/32").to_string(), "2001:db8::/32");
@@ -201,7 +211,10 @@ mod tests {
         assert!(n.contains(ip("10.255.0.1")));
         assert!(!n.contains(ip("11.0.0.1")));
         assert!(n.contains(ip("::ffff:10.1.2.3")));
-        assert!(!n.contains(ip("::10.1.2.3")), "deprecated compatible form is not mapped");
+        assert!(
+            !n.contains(ip("::10.1.2.3")),
+            "deprecated compatible form is not mapped"
+        );
         assert!(!n.contains(ip("2001:db8::1")));
         let v6 = cidr("2001:db8::/32");
         assert!(v6.contains(ip("2001:db8:ffff::1")));

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::env::{Env, non_empty};
-use crate::policy::PolicyConfig;
 use super::raw::{RawConfig, SourceFile};
 use super::{Config, LogFormat, ServeArgs, Upstream, defaults, parse};
+use crate::policy::PolicyConfig;
 
 /// What the caller needs.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -44,7 +44,9 @@ pub struct RegexOutput {
 
 impl RegexOutput {
     pub fn new(rules: Vec<OutputRule>) -> RegexOutput {
-        RegexOutput { rules: rules.into() }
+        RegexOutput {
+            rules: rules.into(),
+        }
     }
 }
 
@@ -78,7 +80,8 @@ impl Inspector for OutputInspector {
             let mut at = back_chars(&self.buf, new_start, rule.window_chars);
             while let Some(m) = rule.regex.find_at(&self.buf, at) {
                 if !m.is_empty() {
-                    let mut r = Refusal::new(403, CHECK, format!("output rule '{}' matched", rule.name));
+                    let mut r =
+                        Refusal::new(403, CHECK, format!("output rule '{}' matched", rule.name));
                     r.metadata.insert("rule".into(), rule.name.as_str().into());
                     return Err(r);
                 }
@@ -148,7 +151,10 @@ mod tests {
         let r = run(&c, &["your key is sk-abcdefghijklmnopqrstuvwxyz"]).unwrap();
         assert_eq!((r.status, r.check), (403, CHECK));
         assert_eq!(r.reason, "output rule 'api_key' matched");
-        assert!(!format!("{:?}", r.metadata).contains("abcdef"), "match not copied");
+        assert!(
+            !format!("{:?}", r.metadata).contains("abcdef"),
+            "match not copied"
+        );
     }
 
     #[test]
@@ -159,8 +165,14 @@ mod tests {
         let chars: Vec<String> = key.chars().map(String::from).collect();
         let refs: Vec<&str> = chars.iter().map(String::as_str).collect();
         assert!(run(&c, &refs).is_some(), "one character per chunk");
-        assert!(run(&c, &["ｓｋ－ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔ"]).is_some(), "full-width");
-        assert!(run(&c, &["sk-abcdefghij\u{200b}klmnopqrstuvwxyz"]).is_some(), "zero-width");
+        assert!(
+            run(&c, &["ｓｋ－ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔ"]).is_some(),
+            "full-width"
+        );
+        assert!(
+            run(&c, &["sk-abcdefghij\u{200b}klmnopqrstuvwxyz"]).is_some(),
+            "zero-width"
+        );
         assert!(run(&c, &["sk-abc\u{feff}defghij", "klm\u{2060}nopqrstuvwxyz"]).is_some());
     }
 

@@ -18,9 +18,9 @@
 //!   SECRET (the lowest ladder level that may carry them), any `SCI` caveat as TS/SCI.
 //! - Incremental and linear: each `feed` scans the new text plus a bounded tail
 //!   (the longest marker plus a little context), so a marker split across chunks is
-//!   found, and a banner word at the very end of a chunk is decided when the next
-//!   character arrives (that word itself may already have been released; what
-//!   follows it is not).
+//!   found. Portion and slash forms fire as soon as they are seen; a bare banner
+//!   word at the very end of a chunk is decided when the next character arrives
+//!   (that word itself may already have been released; what follows it is not).
 //! - Length cap: with `max_tokens = n` the response may carry at most
 //!   `n * chars_per_token + length_slack_chars` characters of fed text.
 //! - Refusals are 403 (the caller is not cleared for what came back), decision Block,
@@ -130,10 +130,13 @@ impl Inspector for DriftInspector {
             let mut r = Refusal::new(
                 403,
                 CHECK,
-                format!("response length exceeds the length cap of {cap} characters derived from max_tokens={n}"),
+                format!(
+                    "response length exceeds the length cap of {cap} characters derived from max_tokens={n}"
+                ),
             );
             r.metadata.insert("drift_kind".into(), "length".into());
-            r.metadata.insert("length_cap_chars".into(), Value::from(cap));
+            r.metadata
+                .insert("length_cap_chars".into(), Value::from(cap));
             r.metadata.insert("max_tokens".into(), Value::from(n));
             return Err(r);
         }
@@ -148,7 +151,11 @@ impl Inspector for DriftInspector {
 impl DriftInspector {
     fn scan(&mut self, last: bool) -> Result<(), Refusal> {
         let Some(markers) = &self.markers else {
-            return Err(Refusal::new(500, CHECK, "classification marker pattern unavailable"));
+            return Err(Refusal::new(
+                500,
+                CHECK,
+                "classification marker pattern unavailable",
+            ));
         };
         let mut at = self.from;
         let mut deferred = None;
@@ -161,9 +168,14 @@ impl DriftInspector {
                 Verdict::Fire(l) if l > self.level => return Err(self.refusal(m.as_str(), l)),
                 _ => {}
             }
-            at = m.start() + self.buf[m.start()..].chars().next().map_or(1, char::len_utf8);
+            at = m.start()
+                + self.buf[m.start()..]
+                    .chars()
+                    .next()
+                    .map_or(1, char::len_utf8);
         }
-        let resume = deferred.unwrap_or_else(|| back_chars(&self.buf, self.buf.len(), MAX_MARKER_CHARS));
+        let resume =
+            deferred.unwrap_or_else(|| back_chars(&self.buf, self.buf.len(), MAX_MARKER_CHARS));
         self.from = self.from.max(resume);
         let keep = back_chars(&self.buf, self.from, LOOKBEHIND_CHARS);
         self.buf.drain(..keep);
@@ -180,10 +192,13 @@ impl DriftInspector {
                 found as u8, self.level as u8
             ),
         );
-        r.metadata.insert("drift_kind".into(), "classification".into());
+        r.metadata
+            .insert("drift_kind".into(), "classification".into());
         r.metadata.insert("marker".into(), marker.into());
-        r.metadata.insert("marker_level".into(), found.as_str().into());
-        r.metadata.insert("request_level".into(), self.level.as_str().into());
+        r.metadata
+            .insert("marker_level".into(), found.as_str().into());
+        r.metadata
+            .insert("request_level".into(), self.level.as_str().into());
         r
     }
 }
@@ -217,7 +232,8 @@ fn decide(buf: &str, s: usize, e: usize, last: bool) -> Verdict {
             None if look.len() < 3 && !last => return Verdict::Defer,
             _ => {}
         }
-    } else if !m.starts_with('(') {
+    } else if !m.starts_with('(') && !m.contains('/') {
+        // Slash forms are markings whatever follows; bare words need a boundary.
         match after.chars().next() {
             None if !last => return Verdict::Defer,
             Some(c) if is_word(c) => return Verdict::Reject,
@@ -230,7 +246,9 @@ fn decide(buf: &str, s: usize, e: usize, last: bool) -> Verdict {
 /// The ladder level a matched marking implies.
 fn level_of(m: &str) -> Level {
     let u = m.to_ascii_uppercase();
-    let mut tokens = u.split(|c: char| !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty());
+    let mut tokens = u
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty());
     let base = match tokens.next().unwrap_or("") {
         "TOP" | "TS" => Level::TopSecret,
         "SECRET" | "S" | "CONFIDENTIAL" | "C" | "NOFORN" => Level::Secret,
@@ -361,7 +379,10 @@ mod tests {
         for _ in 0..200 {
             assert!(i.feed(&chunk).is_ok());
         }
-        assert!(i.feed("SECRET//NOFORN").is_err());
+        assert!(
+            i.feed("SECRET//NOFORN").is_err(),
+            "slash forms need no lookahead"
+        );
         let mut d = DriftInspector {
             markers: Regex::new(MARKERS).ok(),
             level: Level::Unclass,

@@ -93,7 +93,12 @@ impl SseSplitter {
             }
             self.pending_cr = b == b'\r';
             if self.line_start == i {
-                // Blank line: the event is complete.
+                // Blank line: the event is complete (with the `\n` of a `\r\n` when
+                // it has already arrived).
+                if self.pending_cr && self.buf.get(self.scan) == Some(&b'\n') {
+                    self.scan += 1;
+                    self.pending_cr = false;
+                }
                 let mut ev = std::mem::take(&mut self.current);
                 ev.raw = Bytes::copy_from_slice(&self.buf[start..self.scan]);
                 ev.terminated = true;

@@ -236,7 +236,9 @@ mod tests {
 
     #[test]
     fn format_chars() {
-        for c in ['\u{200b}', '\u{200d}', '\u{202e}', '\u{2066}', '\u{feff}', '\u{ad}'] {
+        for c in [
+            '\u{200b}', '\u{200d}', '\u{202e}', '\u{2066}', '\u{feff}', '\u{ad}',
+        ] {
             assert!(is_format_char(c), "{c:?}");
         }
         for c in ['a', ' ', 'é', '\u{2028}'] {
@@ -250,7 +252,10 @@ mod tests {
         let mut folded = String::new();
         fold_compat(src, &mut folded);
         assert_eq!(folded, "secret file and secret");
-        let spans: Vec<Range<usize>> = folded.match_indices("secret").map(|(i, m)| i..i + m.len()).collect();
+        let spans: Vec<Range<usize>> = folded
+            .match_indices("secret")
+            .map(|(i, m)| i..i + m.len())
+            .collect();
         let orig = unfold_ranges(src, &spans);
         assert_eq!(&src[orig[0].clone()], "ｓｅｃ\u{200b}ret");
         assert_eq!(&src[orig[1].clone()], "sec\u{200b}ret");
@@ -258,14 +263,20 @@ mod tests {
         let i = folded.find('i').unwrap_or(0);
         assert_eq!(&src[unfold_ranges(src, &[i..i + 1])[0].clone()], "ﬁ");
         let e = folded.find("le").unwrap_or(0);
-        assert_eq!(&src[unfold_ranges(src, &[i..i + 1, e..e + 2])[1].clone()], "le");
+        assert_eq!(
+            &src[unfold_ranges(src, &[i..i + 1, e..e + 2])[1].clone()],
+            "le"
+        );
         assert!(unfold_ranges(src, &[500..510]).is_empty());
     }
 
     #[test]
     fn skeleton_fold() {
         let mut out = String::new();
-        fold_skeleton("ＳＥＣＲＥＴ Ⓢ 𝐓𝐒 S\u{301}ÉCRET ЅЕСRЕТ T\u{200c}S", &mut out);
+        fold_skeleton(
+            "ＳＥＣＲＥＴ Ⓢ 𝐓𝐒 S\u{301}ÉCRET ЅЕСRЕТ T\u{200c}S",
+            &mut out,
+        );
         assert_eq!(out, "SECRET S TS SECRET SECRET TS");
         // Piecewise folding equals whole folding.
         let (a, b) = ("ＳＥＣ", "ＲＥＴ");

@@ -90,7 +90,11 @@ async fn read_request(s: &mut TcpStream) -> Option<Seen> {
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let len: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_owned())
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     while buf.len() < head_end + len {
@@ -100,12 +104,17 @@ async fn read_request(s: &mut TcpStream) -> Option<Seen> {
         }
         buf.extend_from_slice(&tmp[..n]);
     }
-    Some(Seen { head, body: buf[head_end..head_end + len].to_vec() })
+    Some(Seen {
+        head,
+        body: buf[head_end..head_end + len].to_vec(),
+    })
 }
 
 /// Starts an upstream answering every request with `reply(&seen)`.
 pub async fn upstream(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Upstream {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
     let addr = l.local_addr().expect("addr");
     let hits = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -113,7 +122,9 @@ pub async fn upstream(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) ->
     let (h, sn) = (hits.clone(), seen.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { continue };
+            let Ok((mut s, _)) = l.accept().await else {
+                continue;
+            };
             let (h, sn, reply) = (h.clone(), sn.clone(), reply.clone());
             tokio::spawn(async move {
                 while let Some(req) = read_request(&mut s).await {
@@ -124,7 +135,8 @@ pub async fn upstream(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) ->
                     if r.hang_up {
                         return;
                     }
-                    let mut head = format!("HTTP/1.1 {} X\r\ntransfer-encoding: chunked\r\n", r.status);
+                    let mut head =
+                        format!("HTTP/1.1 {} X\r\ntransfer-encoding: chunked\r\n", r.status);
                     for (k, v) in &r.headers {
                         head.push_str(&format!("{k}: {v}\r\n"));
                     }
@@ -174,7 +186,11 @@ impl Gateway {
     }
     /// Log lines so far.
     pub fn lines(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_owned).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
     /// Waits until the log has `n` lines (entries are durable before responses, but
     /// streamed entries land when the stream ends).
@@ -189,7 +205,7 @@ impl Gateway {
         self.lines()
     }
     /// Sends SIGTERM and waits for exit; returns the exit code.
-    pub fn stop(mut self) -> Option<i32> {
+    pub fn stop(&mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         for _ in 0..500 {
@@ -208,7 +224,10 @@ impl Gateway {
             .env("SIGNET_HMAC_SECRET", SECRET)
             .output()
             .expect("verify");
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
     }
 }
 
@@ -258,7 +277,13 @@ pub fn start(upstream_url: &str, env: &[(&str, &str)], config: Option<&str>) -> 
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Gateway { child, addr, log, dir, stderr }
+    Gateway {
+        child,
+        addr,
+        log,
+        dir,
+        stderr,
+    }
 }
 
 /// A response as the test client saw it.
@@ -275,7 +300,10 @@ impl Got {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 }
 
@@ -284,16 +312,34 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]
     use http_body_util::BodyExt;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let mut b = http::Request::builder().method(method).uri(url).header("te", "trailers");
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("te", "trailers");
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    let req = b.body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body))).expect("request");
-    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req)).await.expect("timeout").expect("send");
+    let req = b
+        .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(
+            body,
+        )))
+        .expect("request");
+    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req))
+        .await
+        .expect("timeout")
+        .expect("send");
     let (parts, body) = resp.into_parts();
-    let collected = tokio::time::timeout(Duration::from_secs(20), body.collect()).await.expect("body timeout").expect("body");
+    let collected = tokio::time::timeout(Duration::from_secs(20), body.collect())
+        .await
+        .expect("body timeout")
+        .expect("body");
     let trailers = collected.trailers().cloned();
-    Got { status: parts.status.as_u16(), headers: parts.headers, body: collected.to_bytes().to_vec(), trailers }
+    Got {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: collected.to_bytes().to_vec(),
+        trailers,
+    }
 }
 
 /// The standard owner header set.

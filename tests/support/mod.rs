@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the test-tool venv and the fixtures.
 #![allow(dead_code)]
 
+pub mod gateway;
+
 use std::path::PathBuf;
 
 /// The venv made by `scripts/test-tools.sh`. Panics (fails the test) when missing:

@@ -1,0 +1,506 @@
+//! End-to-end tests of `signet serve`: the real binary on 127.0.0.1:0 in front of
+//! scripted in-process upstreams that count every request they receive.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
+mod support;
+
+use std::time::Duration;
+
+use signet_audit::key::{HmacKey, KeyRing};
+use signet_audit::receipt::{Receipt, Verifier, verify_line};
+use support::gateway::{self as gwt, ALICE, Reply, SECRET};
+
+const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+const OK_BODY: &str = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}]}"#;
+
+fn ring() -> KeyRing {
+    let mut r = KeyRing::new();
+    r.add(HmacKey::from_hex("k1", SECRET).unwrap()).unwrap();
+    r
+}
+
+/// The log line whose entry_id is `id`.
+fn line_for(lines: &[String], id: &str) -> String {
+    lines
+        .iter()
+        .find(|l| l.contains(&format!("\"entry_id\":\"{id}\"")))
+        .cloned()
+        .unwrap_or_else(|| panic!("no entry {id} in {lines:#?}"))
+}
+
+fn assert_receipt(header: &str, line: &str) {
+    let r = Receipt::parse(header).expect("receipt parses");
+    verify_line(&r, line.as_bytes(), &Verifier::Hmac(&ring()))
+        .expect("receipt verifies against its entry");
+}
+
+fn assert_log_ok(g: &gwt::Gateway) {
+    let (code, out) = g.verify();
+    assert_eq!(code, Some(0), "log must verify: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_unary_is_forwarded_audited_and_receipted() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(&format!("{}/v1", up.url()), &[], None);
+    let r = gwt::send(
+        "POST",
+        &g.url("/chat/completions?x=1"),
+        &[
+            ALICE,
+            ("authorization", "Bearer caller-key"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+        ],
+        CHAT.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), OK_BODY);
+    assert_eq!(up.hits(), 1);
+    let seen = up.seen.lock().unwrap()[0].clone();
+    let head = seen.head.to_ascii_lowercase();
+    assert!(head.starts_with("post /v1/chat/completions?x=1 "), "{head}");
+    assert!(head.contains("authorization: bearer caller-key"), "{head}");
+    assert!(head.contains("x-forwarded-for: 127.0.0.1"), "{head}");
+    assert!(
+        head.contains("forwarded: for=127.0.0.1;proto=http"),
+        "{head}"
+    );
+    assert!(
+        !head.contains("x-hop"),
+        "hop-by-hop header named in Connection leaked: {head}"
+    );
+    assert_eq!(seen.body, CHAT.as_bytes());
+
+    let id = r.header("x-signet-correlation-id").expect("correlation id");
+    let lines = g.lines();
+    assert_eq!(lines.len(), 1);
+    let line = line_for(&lines, &id);
+    assert!(
+        line.contains("\"check_name\":\"pipeline.complete\""),
+        "{line}"
+    );
+    assert!(
+        line.contains("\"owner_id\":\"alice@example.com\""),
+        "{line}"
+    );
+    assert!(
+        line.contains("\"status\":200") && line.contains("\"upstream_latency_us\":"),
+        "{line}"
+    );
+    assert!(line.contains("\"finish_reason\":\"stop\""), "{line}");
+    assert!(
+        line.contains("\"response_fingerprint\":\"sha256:"),
+        "{line}"
+    );
+    assert_receipt(&r.header("x-signet-receipt").expect("receipt"), &line);
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_never_reach_the_upstream_and_are_each_audited() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(
+        &up.url(),
+        &[("SIGNET_MAX_REQUEST_BODY_BYTES", "1000")],
+        None,
+    );
+    let big = vec![b'x'; 1001];
+    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+        ("no owner", vec![], CHAT.into(), 403, "owner_resolution"),
+        (
+            "wrong prefix case",
+            vec![("x-commit-owner", "HUMAN:alice")],
+            CHAT.into(),
+            403,
+            "owner_resolution",
+        ),
+        (
+            "empty principal",
+            vec![("x-commit-owner", "human:")],
+            CHAT.into(),
+            403,
+            "owner_resolution",
+        ),
+        (
+            "clearance too low",
+            vec![
+                ALICE,
+                ("x-classification", "SECRET"),
+                ("x-caller-clearance", "CUI"),
+            ],
+            CHAT.into(),
+            403,
+            "classification_gate",
+        ),
+        ("body one byte over cap", vec![ALICE], big, 413, "body_cap"),
+    ];
+    for (label, headers, body, status, check) in &cases {
+        let r = gwt::send("POST", &g.url("/v1/chat/completions"), headers, body).await;
+        assert_eq!(r.status, *status, "{label}: {}", r.text());
+        assert!(
+            r.text().contains("\"error\":\"refused\""),
+            "{label}: strict body: {}",
+            r.text()
+        );
+        assert!(
+            !r.text().contains(check),
+            "{label}: strict mode must not name the check"
+        );
+        let id = r.header("x-signet-correlation-id").expect("id");
+        let line = line_for(&g.lines(), &id);
+        assert!(
+            line.contains(&format!("\"_check_name\":\"{check}\"")),
+            "{label}: {line}"
+        );
+        assert!(line.contains("\"decision\":\"block\""), "{label}: {line}");
+        assert_receipt(&r.header("x-signet-receipt").expect("receipt"), &line);
+    }
+    assert_eq!(up.hits(), 0, "a refused request reached the upstream");
+    assert_eq!(
+        g.lines().len(),
+        cases.len(),
+        "exactly one entry per request"
+    );
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unary_scope_drift_replaces_the_body() {
+    let up = gwt::upstream(|_| {
+        Reply::json(r#"{"choices":[{"message":{"content":"the plan is TOP SECRET//SCI"},"finish_reason":"stop"}]}"#)
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[], None);
+    let r = gwt::send(
+        "POST",
+        &g.url("/v1/chat/completions"),
+        &[ALICE],
+        CHAT.as_bytes(),
+    )
+    .await;
+    assert!(
+        r.status >= 400,
+        "drifted unary response must be refused, got {}",
+        r.status
+    );
+    assert!(!r.text().contains("TOP SECRET"), "leaked: {}", r.text());
+    let id = r.header("x-signet-correlation-id").unwrap();
+    let line = line_for(&g.lines(), &id);
+    assert!(
+        line.contains("\"check_name\":\"pipeline.inspection\"") && line.contains("scope_drift"),
+        "{line}"
+    );
+    // A request declared at TS/SCI may receive it.
+    let r = gwt::send(
+        "POST",
+        &g.url("/v1/chat/completions"),
+        &[
+            ALICE,
+            ("x-classification", "TS/SCI"),
+            ("x-caller-clearance", "TS/SCI"),
+        ],
+        CHAT.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_log_ok(&g);
+}
+
+fn chunk(text: &str) -> String {
+    format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_marker_split_across_events_and_tcp_chunks_aborts_the_stream() {
+    let up = gwt::upstream(|_| {
+        let a = chunk("the word is TOP SE");
+        let b = chunk("CRET ok");
+        // Split the second event in the middle of a line, across TCP writes.
+        let (b1, b2) = b.split_at(10);
+        let mut r = Reply::sse(&[&a, b1, b2, "data: [DONE]\n\n"]);
+        r.pause = Duration::from_millis(20);
+        r
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[], None);
+    let r = gwt::send(
+        "POST",
+        &g.url("/v1/chat/completions"),
+        &[ALICE],
+        br#"{"stream":true}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(text.contains("\"signet_abort\":true"), "{text}");
+    assert!(
+        !text.contains("CRET ok"),
+        "the drifting event was delivered: {text}"
+    );
+    assert!(text.contains("data: [DONE]"), "{text}");
+    let id = r.header("x-signet-correlation-id").unwrap();
+    let lines = g.wait_lines(1);
+    let line = line_for(&lines, &id);
+    assert!(
+        line.contains("\"finish_reason\":\"scope_drift_abort\""),
+        "{line}"
+    );
+    let comment = text
+        .lines()
+        .find_map(|l| l.strip_prefix(": signet-receipt "))
+        .expect("final SSE comment with the receipt");
+    assert_receipt(comment, &line);
+    let trailer = r
+        .trailers
+        .as_ref()
+        .and_then(|t| t.get("x-signet-receipt"))
+        .expect("receipt trailer");
+    assert_eq!(trailer.to_str().unwrap(), comment);
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clean_sse_stream_gets_entry_receipt_and_exact_fingerprint() {
+    let up = gwt::upstream(|_| {
+        Reply::sse(&[
+            &chunk("hello "),
+            &chunk("world"),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        ])
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[], None);
+    let r = gwt::send(
+        "POST",
+        &g.url("/v1/chat/completions"),
+        &[ALICE],
+        br#"{"stream":true}"#,
+    )
+    .await;
+    let text = r.text();
+    assert!(
+        text.contains("hello ") && text.contains("world") && text.contains("[DONE]"),
+        "{text}"
+    );
+    assert!(!text.contains("signet_abort"), "{text}");
+    let id = r.header("x-signet-correlation-id").unwrap();
+    let line = line_for(&g.wait_lines(1), &id);
+    assert!(line.contains("\"finish_reason\":\"stop\""), "{line}");
+    // The fingerprint covers exactly what the client got before the receipt comment.
+    let cut = text.find(": signet-receipt").unwrap();
+    let fp = format!(
+        "sha256:{}",
+        signet_audit::util::to_hex(&<sha2::Sha256 as sha2::Digest>::digest(&r.body[..cut]))
+    );
+    assert!(line.contains(&fp), "fingerprint {fp} not in {line}");
+    let trailer = r
+        .trailers
+        .as_ref()
+        .and_then(|t| t.get("x-signet-receipt"))
+        .expect("trailer");
+    assert_receipt(trailer.to_str().unwrap(), &line);
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_down_slow_and_hanging_up() {
+    // Down: nothing listens on the port.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let g = gwt::start(&dead_url, &[], None);
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("upstream_unavailable"));
+    let line = line_for(&g.lines(), &r.header("x-signet-correlation-id").unwrap());
+    assert!(
+        line.contains("\"check_name\":\"pipeline.upstream\""),
+        "{line}"
+    );
+    assert_log_ok(&g);
+
+    // Slow: answers after the request timeout.
+    let up = gwt::upstream(|_| {
+        let mut r = Reply::json(OK_BODY);
+        r.delay = Duration::from_secs(3);
+        r
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[("SIGNET_REQUEST_TIMEOUT_S", "1")], None);
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+    assert_eq!(r.status, 504);
+    let line = line_for(&g.lines(), &r.header("x-signet-correlation-id").unwrap());
+    assert!(
+        line.contains("\"finish_reason\":\"upstream_timeout\""),
+        "{line}"
+    );
+
+    // Hangs up without answering.
+    let up = gwt::upstream(|_| {
+        let mut r = Reply::json(OK_BODY);
+        r.hang_up = true;
+        r
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[], None);
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+    assert_eq!(r.status, 502);
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn journal_failure_fails_closed_with_503_and_forwards_nothing() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(&up.url(), &[], None);
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+    assert_eq!(r.status, 200);
+    std::fs::remove_file(&g.log).unwrap();
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("x-signet-receipt").is_none());
+    let hits = up.hits();
+    for _ in 0..3 {
+        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+        assert_eq!(r.status, 503);
+        assert!(r.text().contains("audit_unavailable"));
+    }
+    assert_eq!(
+        up.hits(),
+        hits,
+        "forwarded while the journal could not write"
+    );
+    let ready = gwt::send("GET", &g.url("/readyz"), &[], b"").await;
+    assert_eq!(ready.status, 503);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn own_endpoints_are_answered_locally_and_not_audited() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(&up.url(), &[], None);
+    assert_eq!(
+        gwt::send("GET", &g.url("/healthz"), &[], b"").await.status,
+        200
+    );
+    let ready = gwt::send("GET", &g.url("/readyz"), &[], b"").await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    let v = gwt::send("GET", &g.url("/version"), &[], b"").await;
+    assert!(v.text().contains("signet-gateway"));
+    gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+    gwt::send("POST", &g.url("/v1/x"), &[], CHAT.as_bytes()).await;
+    let m = gwt::send("GET", &g.url("/metrics"), &[], b"").await.text();
+    assert!(m.contains("signet_requests_total{class=\"2xx\"} 1"), "{m}");
+    assert!(m.contains("signet_requests_total{class=\"4xx\"} 1"), "{m}");
+    assert!(m.contains("signet_journal_entries_total 2"), "{m}");
+    assert!(
+        m.contains("signet_decisions_total{check=\"owner_resolution\",decision=\"block\"} 1"),
+        "{m}"
+    );
+    assert_eq!(up.hits(), 1);
+    assert_eq!(g.lines().len(), 2, "probes must not write entries");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_and_exits_cleanly_with_a_verifiable_log() {
+    let up = gwt::upstream(|_| {
+        let mut r = Reply::json(OK_BODY);
+        r.delay = Duration::from_millis(300);
+        r
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[], None);
+    let url = g.url("/v1/x");
+    let inflight =
+        tokio::spawn(async move { gwt::send("POST", &url, &[ALICE], CHAT.as_bytes()).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (code, g) = tokio::task::spawn_blocking(move || {
+        let mut g = g;
+        (g.stop(), g)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{}", g.stderr.lock().unwrap());
+    let r = inflight.await.unwrap();
+    assert_eq!(
+        r.status, 200,
+        "in-flight request must finish during the drain"
+    );
+    assert_eq!(g.lines().len(), 1);
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shadow_mode_lets_refusals_through_and_records_them() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(&up.url(), &[("SIGNET_SHADOW", "true")], None);
+    let r = gwt::send("POST", &g.url("/v1/x"), &[], CHAT.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("x-signet-shadow-check").as_deref(),
+        Some("owner_resolution")
+    );
+    assert_eq!(up.hits(), 1);
+    let line = line_for(&g.lines(), &r.header("x-signet-correlation-id").unwrap());
+    assert!(line.contains("\"shadow_refusals\""), "{line}");
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_api_key_replaces_the_callers_and_verbose_errors_explain() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(
+        &up.url(),
+        &[
+            ("SIGNET_UPSTREAM_API_KEY", "gw-secret-key"),
+            ("SIGNET_STRICT_ERROR_REDACTION", "false"),
+        ],
+        None,
+    );
+    let r = gwt::send(
+        "POST",
+        &g.url("/v1/x"),
+        &[ALICE, ("authorization", "Bearer caller")],
+        CHAT.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let head = up.seen.lock().unwrap()[0].head.to_ascii_lowercase();
+    assert!(
+        head.contains("authorization: bearer gw-secret-key") && !head.contains("caller"),
+        "{head}"
+    );
+    let r = gwt::send("POST", &g.url("/v1/x"), &[], CHAT.as_bytes()).await;
+    assert!(
+        r.text().contains("\"check\":\"owner_resolution\""),
+        "{}",
+        r.text()
+    );
+    let log = std::fs::read_to_string(&g.log).unwrap();
+    assert!(!log.contains("gw-secret-key"), "API key in the audit log");
+    assert!(
+        !g.stderr.lock().unwrap().contains("gw-secret-key"),
+        "API key in the logs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reference_signet_verifies_a_gateway_log() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(&up.url(), &[], None);
+    gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+    gwt::send("POST", &g.url("/v1/x"), &[], CHAT.as_bytes()).await;
+    let o = std::process::Command::new(support::reference_signet())
+        .args(["audit", "verify", "--json"])
+        .arg(&g.log)
+        .env("SIGNET_HMAC_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("\"total_entries\": 2"), "{out}");
+}
