@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh machine, idempotently:
-# openssl (CLI), a Python venv with the reference signet (PyPI signet-sign 0.1.10.1)
-# and Python `cryptography`. Tests find the venv at $SIGNET_TEST_VENV
+# openssl (CLI), a Python venv with the reference signet (PyPI signet-sign 0.1.10.1),
+# Python `cryptography` and the official `openai` SDK. Tests find the venv at $SIGNET_TEST_VENV
 # (default: target/test-tools/venv) and fail, not skip, when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +23,8 @@ if [ ! -x "$venv/bin/python" ]; then
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import cryptography, signet' 2>/dev/null \
+if ! "$venv/bin/python" -c "import cryptography, signet, openai" 2>/dev/null \
    || [ "$("$venv/bin/pip" show signet-sign 2>/dev/null | awk '/^Version:/{print $2}')" != "0.1.10.1" ]; then
-  "$venv/bin/pip" install -q --disable-pip-version-check "signet-sign==0.1.10.1" "cryptography>=42"
+  "$venv/bin/pip" install -q --disable-pip-version-check "signet-sign==0.1.10.1" "cryptography>=42" "openai>=1.40"
 fi
 echo "test-tools: openssl $(openssl version | awk '{print $2}'), venv $venv ready"

@@ -300,13 +300,16 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     if gw.cfg.two_phase {
         let mut extra = Map::new();
         extra.insert("phase".into(), "intent".into());
-        let d = facts.draft(
+        extra.insert("terminal_entry_id".into(), facts.entry_id.as_str().into());
+        let mut d = facts.draft(
             "pipeline.intent",
             Decision::Allow,
             "admitted; forwarding to upstream",
             0,
             extra,
         );
+        // The intent has its own id; the terminal entry keeps the client-visible one.
+        d.entry_id = new_uuid_v4();
         if let Err(e) = gw.committer.commit(d).await {
             tracing::error!(entry_id = %facts.entry_id, error = %e, "intent entry could not be written");
             return respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false);

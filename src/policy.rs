@@ -18,140 +18,24 @@
 use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
-use serde::Deserialize;
 
 use crate::admission::AdmissionCheck;
 use crate::admission::body_cap::BodyCap;
 use crate::admission::classification::ClassificationGate;
 use crate::admission::owner::{OwnerResolution, parse_owner_spec};
 use crate::admission::rate_limit::{Rate, RateLimit, SystemClock};
-use crate::admission::regex_content::{Action, ContentRule, RegexContent};
+use crate::admission::regex_content::{ContentRule, RegexContent};
 use crate::admission::trust::{Cidr, TrustedNetworks};
 use crate::inspection::InspectionCheck;
 use crate::inspection::regex_output::{DEFAULT_WINDOW_CHARS, OutputRule, RegexOutput};
 use crate::inspection::scope_drift::{ScopeDrift, ScopeDriftSettings};
 
-fn yes() -> bool {
-    true
-}
+mod config;
 
-/// `[policy]` table of the TOML config.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    pub owner_resolution: Option<OwnerResolutionConfig>,
-    pub trusted_networks: Option<TrustedNetworksConfig>,
-    pub classification_gate: Option<ToggleConfig>,
-    pub rate_limit: Option<RateLimitConfig>,
-    pub regex_content: Option<RegexContentConfig>,
-    pub scope_drift: Option<ScopeDriftConfig>,
-    pub regex_output: Option<RegexOutputConfig>,
-}
-
-/// `[policy.owner_resolution]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OwnerResolutionConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Refuse unattributed requests (403); `false` lets them through unresolved.
-    #[serde(default = "yes")]
-    pub required: bool,
-}
-
-/// `[policy.trusted_networks]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustedNetworksConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    pub cidrs: Vec<String>,
-    /// `human:<id>`, `agent:<id>` or `policy:<id>`.
-    pub owner: String,
-}
-
-/// A section whose only setting is `enabled` (`[policy.classification_gate]`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ToggleConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-/// `[policy.rate_limit]`. A burst left out defaults to the rate rounded up.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    pub per_owner_rps: Option<f64>,
-    pub per_owner_burst: Option<u32>,
-    pub per_ip_rps: Option<f64>,
-    pub per_ip_burst: Option<u32>,
-    #[serde(default = "default_max_keys")]
-    pub max_tracked_keys: usize,
-}
-
-fn default_max_keys() -> usize {
-    65_536
-}
-
-/// `[policy.regex_content]` with `[[policy.regex_content.rules]]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegexContentConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub rules: Vec<ContentRuleConfig>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContentRuleConfig {
-    pub name: String,
-    pub pattern: String,
-    pub action: Action,
-}
-
-/// `[policy.scope_drift]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScopeDriftConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default = "default_chars_per_token")]
-    pub chars_per_token: u64,
-    #[serde(default = "default_slack")]
-    pub length_slack_chars: u64,
-}
-
-fn default_chars_per_token() -> u64 {
-    ScopeDriftSettings::default().chars_per_token
-}
-
-fn default_slack() -> u64 {
-    ScopeDriftSettings::default().length_slack_chars
-}
-
-/// `[policy.regex_output]` with `[[policy.regex_output.rules]]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegexOutputConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub rules: Vec<OutputRuleConfig>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutputRuleConfig {
-    pub name: String,
-    pub pattern: String,
-    /// Longest match found across chunk boundaries, in characters.
-    pub window: Option<usize>,
-}
+pub use config::{
+    ContentRuleConfig, OutputRuleConfig, OwnerResolutionConfig, PolicyConfig, RateLimitConfig,
+    RegexContentConfig, RegexOutputConfig, ScopeDriftConfig, ToggleConfig, TrustedNetworksConfig,
+};
 
 impl PolicyConfig {
     /// Every problem with the policy, as messages naming the key.
@@ -375,6 +259,8 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
     #[derive(Deserialize)]
@@ -520,15 +406,7 @@ window = 4
     }
 
     #[test]
-    fn unknown_keys_and_bad_actions_do_not_parse() {
-        for bad in [
-            "[policy.owner_resolution]\nrequird = true\n",
-            "[policy.nope]\n",
-            "[[policy.regex_content.rules]]\nname='a'\npattern='b'\naction='allow'\n",
-            "[policy.rate_limit]\nper_ip_rps = -1\nper_ip_burst = -3\n",
-        ] {
-            assert!(toml::from_str::<File>(bad).is_err(), "{bad}");
-        }
+    fn sections_without_their_essentials_are_errors() {
         assert!(
             parse("[policy.rate_limit]\nper_ip_rps = 5\n")
                 .validate()

@@ -504,3 +504,67 @@ async fn reference_signet_verifies_a_gateway_log() {
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("\"total_entries\": 2"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_disconnect_mid_stream_is_audited() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = gwt::upstream(|_| {
+        let events: Vec<String> = (0..40).map(|i| chunk(&format!("part{i} "))).collect();
+        let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+        let mut r = Reply::sse(&refs);
+        r.pause = Duration::from_millis(50);
+        r
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[], None);
+    let mut s = tokio::net::TcpStream::connect(&g.addr).await.unwrap();
+    let body = r#"{"stream":true}"#;
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-commit-owner: human:alice@example.com\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    drop(s);
+    let mut line = None;
+    for _ in 0..100 {
+        if let Some(l) = g.lines().into_iter().next() {
+            line = Some(l);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line = line.expect("an entry for the abandoned stream");
+    assert!(
+        line.contains("\"finish_reason\":\"client_disconnect\""),
+        "{line}"
+    );
+    assert_eq!(g.lines().len(), 1);
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_phase_writes_an_intent_before_forwarding() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(&up.url(), &[("SIGNET_TWO_PHASE", "1")], None);
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+    assert_eq!(r.status, 200);
+    let id = r.header("x-signet-correlation-id").unwrap();
+    let lines = g.lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("\"check_name\":\"pipeline.intent\"")
+            && lines[0].contains(&format!("\"terminal_entry_id\":\"{id}\""))
+    );
+    assert!(
+        lines[1].contains(&format!("\"entry_id\":\"{id}\""))
+            && lines[1].contains("pipeline.complete")
+    );
+    // A refused request writes only its refusal.
+    gwt::send("POST", &g.url("/v1/x"), &[], CHAT.as_bytes()).await;
+    assert_eq!(g.lines().len(), 3);
+    assert_log_ok(&g);
+}

@@ -17,7 +17,7 @@
 use signet_audit::json::Value;
 
 use super::body_json;
-use super::owner::{HeaderFault, single_header};
+use super::headers::{HeaderFault, single_header};
 use super::{AdmissionCheck, AdmissionState, Refusal, Request};
 
 pub const CHECK: &str = "body_cap";
@@ -89,7 +89,7 @@ impl AdmissionCheck for BodyCap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::owner::test_support::{request, run};
+    use crate::admission::headers::test_support::{request, run};
 
     fn cap(headers: &[(&str, &[u8])], body: &[u8]) -> Result<AdmissionState, Refusal> {
         let mut state = AdmissionState::default();

@@ -22,7 +22,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::owner::{HeaderFault, single_header};
+use super::headers::{HeaderFault, single_header};
 use super::{AdmissionCheck, AdmissionState, Level, Refusal, Request};
 
 pub const CHECK: &str = "classification_gate";
@@ -101,7 +101,7 @@ impl AdmissionCheck for ClassificationGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::owner::test_support::{request, run};
+    use crate::admission::headers::test_support::{request, run};
 
     fn gate(headers: &[(&str, &[u8])]) -> Result<AdmissionState, Refusal> {
         let mut state = AdmissionState::default();

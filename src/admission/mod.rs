@@ -8,6 +8,7 @@
 pub mod body_cap;
 pub mod body_json;
 pub mod classification;
+pub mod headers;
 pub mod owner;
 pub mod rate_limit;
 pub mod regex_content;

@@ -26,6 +26,7 @@ use http::HeaderMap;
 use signet_audit::OwnerType;
 use unicode_normalization::UnicodeNormalization;
 
+use super::headers::{HeaderFault, single_header};
 use super::{AdmissionCheck, AdmissionState, Owner, Refusal, Request};
 use crate::inspection::text::is_format_char;
 
@@ -57,35 +58,6 @@ pub enum OwnerError {
     VersionWithoutName,
     #[error("owner must be human:<id>, agent:<id> or policy:<id>")]
     Kind,
-}
-
-/// Problems with a header that must have one meaning.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum HeaderFault<E> {
-    NotUtf8,
-    /// Sent more than once with values that mean different things.
-    Ambiguous,
-    Invalid(E),
-}
-
-/// The one meaning of header `name`: every copy is parsed with `parse`, and copies
-/// that parse to different values are ambiguous. `None` when the header is absent.
-pub(crate) fn single_header<T: PartialEq, E>(
-    headers: &HeaderMap,
-    name: &str,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> Result<Option<T>, HeaderFault<E>> {
-    let mut found: Option<T> = None;
-    for v in headers.get_all(name) {
-        let s = std::str::from_utf8(v.as_bytes()).map_err(|_| HeaderFault::NotUtf8)?;
-        let t = parse(s).map_err(HeaderFault::Invalid)?;
-        match &found {
-            Some(prev) if *prev != t => return Err(HeaderFault::Ambiguous),
-            Some(_) => {}
-            None => found = Some(t),
-        }
-    }
-    Ok(found)
 }
 
 /// Trims, NFKC-normalises and checks one principal; `header` names it in errors.
@@ -218,63 +190,10 @@ impl AdmissionCheck for OwnerResolution {
     }
 }
 
-/// Owned requests for the admission checks' unit tests.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use std::net::IpAddr;
-
-    use http::{HeaderMap, HeaderName, HeaderValue, Method};
-
-    use crate::admission::{AdmissionCheck, AdmissionState, Refusal, Request};
-
-    pub struct TestRequest {
-        pub method: Method,
-        pub headers: HeaderMap,
-        pub client_ip: IpAddr,
-        pub body: Vec<u8>,
-    }
-
-    impl TestRequest {
-        pub fn req(&self) -> Request<'_> {
-            Request {
-                method: &self.method,
-                path: "/v1/chat/completions",
-                headers: &self.headers,
-                client_ip: self.client_ip,
-                body: &self.body,
-            }
-        }
-    }
-
-    pub fn request(headers: &[(&str, &[u8])], body: &[u8]) -> TestRequest {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_bytes(v).unwrap(),
-            );
-        }
-        TestRequest {
-            method: Method::POST,
-            headers: map,
-            client_ip: IpAddr::from([192, 0, 2, 1]),
-            body: body.to_vec(),
-        }
-    }
-
-    pub fn run(
-        check: &dyn AdmissionCheck,
-        r: &TestRequest,
-        state: &mut AdmissionState,
-    ) -> Result<(), Refusal> {
-        check.check(&r.req(), state)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::test_support::{request, run};
     use super::*;
+    use crate::admission::headers::test_support::{request, run};
 
     fn check(headers: &[(&str, &[u8])], network: Option<&str>) -> Result<AdmissionState, Refusal> {
         let mut state = AdmissionState {

@@ -201,7 +201,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::admission::owner::test_support::{TestRequest, request, run};
+    use crate::admission::headers::test_support::{TestRequest, request, run};
     use crate::admission::owner::{owner, sanitize_principal};
 
     struct ManualClock {

@@ -263,7 +263,7 @@ impl AdmissionCheck for RegexContent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::owner::test_support::{request, run};
+    use crate::admission::headers::test_support::{request, run};
 
     fn rules() -> RegexContent {
         let r = |name: &str, p: &str, action| ContentRule {

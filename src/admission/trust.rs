@@ -158,7 +158,7 @@ impl AdmissionCheck for TrustedNetworks {
 mod tests {
     use super::*;
     use crate::admission::owner::parse_owner_spec;
-    use crate::admission::owner::test_support::{request, run};
+    use crate::admission::headers::test_support::{request, run};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
