@@ -20,6 +20,7 @@ mod respond;
 mod run;
 mod server;
 mod stream;
+mod tls;
 mod upstream;
 
 use std::process::ExitCode;

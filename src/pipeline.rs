@@ -263,14 +263,13 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     let mut shadow: Vec<Refusal> = Vec::new();
     {
         let areq = admission::Request {
-            method: &parts.method,
-            path: &facts.path,
             headers: &parts.headers,
             client_ip: facts.client_ip,
             body: &body,
         };
         for check in &gw.policy.admission {
             if let Err(r) = check.check(&areq, &mut state) {
+                tracing::debug!(entry_id = %facts.entry_id, check = check.name(), status = r.status, "admission refused");
                 if gw.cfg.shadow {
                     shadow.push(r);
                     continue;
@@ -536,6 +535,7 @@ async fn unary(
     );
     match gw.committer.commit(d).await {
         Ok(c) => {
+            tracing::debug!(entry_id = %facts.entry_id, seq = c.committed.seq, "request committed");
             gw.metrics.decision("pipeline.complete", "allow");
             rparts.headers.remove(http::header::CONTENT_LENGTH);
             let mut r = Response::from_parts(rparts, body::full(bytes));

@@ -17,25 +17,22 @@
 
 use std::sync::Arc;
 
-use regex::{Regex, RegexBuilder};
-
 use crate::admission::AdmissionCheck;
 use crate::admission::body_cap::BodyCap;
 use crate::admission::classification::ClassificationGate;
 use crate::admission::owner::{OwnerResolution, parse_owner_spec};
-use crate::admission::rate_limit::{Rate, RateLimit, SystemClock};
+use crate::admission::rate_limit::{RateLimit, SystemClock};
 use crate::admission::regex_content::{ContentRule, RegexContent};
 use crate::admission::trust::{Cidr, TrustedNetworks};
 use crate::inspection::InspectionCheck;
 use crate::inspection::regex_output::{DEFAULT_WINDOW_CHARS, OutputRule, RegexOutput};
 use crate::inspection::scope_drift::{ScopeDrift, ScopeDriftSettings};
 
-mod config;
+pub mod config;
 
-pub use config::{
-    ContentRuleConfig, OutputRuleConfig, OwnerResolutionConfig, PolicyConfig, RateLimitConfig,
-    RegexContentConfig, RegexOutputConfig, ScopeDriftConfig, ToggleConfig, TrustedNetworksConfig,
-};
+use config::{rate, rule};
+
+pub use config::PolicyConfig;
 
 impl PolicyConfig {
     /// Every problem with the policy, as messages naming the key.
@@ -71,65 +68,6 @@ impl Policy {
                 Box::new(ClassificationGate),
             ],
             inspection: vec![Box::new(ScopeDrift::new(ScopeDriftSettings::default()))],
-        }
-    }
-}
-
-/// Compiles an operator pattern; the message is one line.
-fn compile(pattern: &str) -> Result<Regex, String> {
-    let re = RegexBuilder::new(pattern)
-        .size_limit(4 << 20)
-        .build()
-        .map_err(|e| {
-            let text = e.to_string();
-            let line = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid regex");
-            format!("invalid regex: {}", line.trim())
-        })?;
-    if re.is_match("") {
-        return Err("pattern matches the empty string".into());
-    }
-    Ok(re)
-}
-
-/// Checks a rule name, and that it is unique within `seen`.
-fn rule_name(name: &str, seen: &mut Vec<String>) -> Result<(), String> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if !ok {
-        return Err("must be 1 to 64 characters of A-Z a-z 0-9 _ - .".into());
-    }
-    if seen.iter().any(|s| s == name) {
-        return Err("duplicate rule name".into());
-    }
-    seen.push(name.to_owned());
-    Ok(())
-}
-
-fn rate(errs: &mut Vec<String>, key: &str, rps: Option<f64>, burst: Option<u32>) -> Option<Rate> {
-    let p = "policy.rate_limit";
-    match (rps, burst) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            errs.push(format!("{p}.{key}_burst: set without {key}_rps"));
-            None
-        }
-        (Some(r), b) => {
-            if !(r.is_finite() && r > 0.0 && r <= 1e9) {
-                errs.push(format!("{p}.{key}_rps: must be > 0 and at most 1e9"));
-                return None;
-            }
-            let b = b.unwrap_or(r.ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
-            let rate = Rate::new(r, b);
-            if rate.is_none() {
-                errs.push(format!("{p}.{key}_burst: must be > 0"));
-            }
-            rate
         }
     }
 }
@@ -193,18 +131,22 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
         if c.rules.is_empty() {
             errs.push(format!("{p}: must list at least one rule"));
         }
-        let (mut seen, mut rules) = (Vec::new(), Vec::new());
+        let mut seen = Vec::new();
+        let mut rules = Vec::new();
         for (i, r) in c.rules.iter().enumerate() {
-            if let Err(e) = rule_name(&r.name, &mut seen) {
-                errs.push(format!("{p}[{i}].name: {e}"));
-            }
-            match compile(&r.pattern) {
-                Ok(regex) => rules.push(ContentRule {
-                    name: r.name.clone(),
+            if let Some(regex) = rule(
+                &mut errs,
+                &format!("{p}[{i}]"),
+                &r.name,
+                &r.pattern,
+                &mut seen,
+            ) {
+                let (name, action) = (r.name.clone(), r.action);
+                rules.push(ContentRule {
+                    name,
                     regex,
-                    action: r.action,
-                }),
-                Err(e) => errs.push(format!("{p}[{i}].pattern: {e}")),
+                    action,
+                });
             }
         }
         admission.push(Box::new(RegexContent::new(rules)));
@@ -226,24 +168,28 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
         if o.rules.is_empty() {
             errs.push(format!("{p}: must list at least one rule"));
         }
-        let (mut seen, mut rules) = (Vec::new(), Vec::new());
+        let mut seen = Vec::new();
+        let mut rules = Vec::new();
         for (i, r) in o.rules.iter().enumerate() {
-            if let Err(e) = rule_name(&r.name, &mut seen) {
-                errs.push(format!("{p}[{i}].name: {e}"));
-            }
-            let window = r.window.unwrap_or(DEFAULT_WINDOW_CHARS);
-            if !(16..=65_536).contains(&window) {
+            let window_chars = r.window.unwrap_or(DEFAULT_WINDOW_CHARS);
+            if !(16..=65_536).contains(&window_chars) {
                 errs.push(format!(
                     "{p}[{i}].window: must be from 16 to 65536 characters"
                 ));
             }
-            match compile(&r.pattern) {
-                Ok(regex) => rules.push(OutputRule {
-                    name: r.name.clone(),
+            if let Some(regex) = rule(
+                &mut errs,
+                &format!("{p}[{i}]"),
+                &r.name,
+                &r.pattern,
+                &mut seen,
+            ) {
+                let name = r.name.clone();
+                rules.push(OutputRule {
+                    name,
                     regex,
-                    window_chars: window,
-                }),
-                Err(e) => errs.push(format!("{p}[{i}].pattern: {e}")),
+                    window_chars,
+                });
             }
         }
         inspection.push(Box::new(RegexOutput::new(rules)));

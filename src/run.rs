@@ -4,6 +4,11 @@
 //! recorded) and the policy is built; SIGTERM/SIGINT stop accepting, let in-flight
 //! requests finish, then flush and close the journal, so every acknowledged entry is
 //! on disk when the process exits.
+//!
+//! TLS material is loaded before anything else happens: a bad listener certificate or
+//! key, or an unusable `--upstream-ca` file (or no system roots for an `https://`
+//! upstream), is a usage error (exit 64) and nothing is opened or bound. With a TLS
+//! listener the start-up line reads `signet: listening on https://ADDR`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +66,9 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
         }
         .map_err(|errs| Failure::usage(errs.join("; ")))?
     };
+    // Before the journal: a bad CA file must not leave a fresh audit log behind.
+    let client =
+        crate::upstream::client(&cfg).map_err(|e| Failure::usage(format!("upstream TLS: {e}")))?;
     let journal = Journal::open(
         &cfg.audit_log_path,
         cfg.hmac_key.clone(),
@@ -79,7 +87,6 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
         .map_err(|e| Failure::new(exit::CANT_CREATE, format!("journal writer: {e}")))?;
     let signer = receipt_signer(&cfg)?;
     let committer = Committer::new(writer.handle(), Some(signer));
-    let client = crate::upstream::client(cfg.upstream_connect_timeout);
     let gw = Arc::new(Gateway {
         cfg,
         policy,
@@ -114,13 +121,14 @@ pub fn serve(cfg: Config) -> CmdResult {
         .build()
         .map_err(|e| Failure::new(exit::CANT_CREATE, format!("runtime: {e}")))?;
     let listen = cfg.listen;
+    let tls = listener_tls(&cfg)?;
     let (gw, writer) = build(cfg)?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}"))
         })?;
-        announce(&gw, listener.local_addr().unwrap_or(listen));
-        crate::server::serve(gw.clone(), listener, shutdown_signal()).await;
+        announce(&gw, listener.local_addr().unwrap_or(listen), tls.is_some());
+        crate::server::serve(gw.clone(), listener, tls, shutdown_signal()).await;
         drop(gw);
         Ok::<(), Failure>(())
     })?;
@@ -135,11 +143,25 @@ pub fn serve(cfg: Config) -> CmdResult {
     Ok(exit::OK)
 }
 
-/// Prints where the gateway listens (stdout, one line, for scripts and tests).
-pub fn announce(gw: &Gateway, addr: SocketAddr) {
-    println!("signet: listening on http://{addr}");
+/// The TLS acceptor for the listener when `--tls-cert`/`--tls-key` are set (config
+/// has already checked that they come together).
+fn listener_tls(cfg: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Failure> {
+    let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
+        return Ok(None);
+    };
+    let server = crate::tls::server_config(cert, key)
+        .map_err(|e| Failure::usage(format!("listener TLS: {e}")))?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(server)))
+}
+
+/// Prints where the gateway listens (stdout, one line, for scripts and tests):
+/// `signet: listening on http://ADDR`, or `https://ADDR` with a TLS listener.
+pub fn announce(gw: &Gateway, addr: SocketAddr, tls: bool) {
+    let scheme = if tls { "https" } else { "http" };
+    println!("signet: listening on {scheme}://{addr}");
     tracing::info!(
         %addr,
+        tls,
         upstream = %gw.cfg.upstream.authority,
         audit_log = %gw.cfg.audit_log_path.display(),
         admission_checks = gw.policy.admission.len(),

@@ -3,6 +3,12 @@
 //! Guarantees:
 //! - HTTP/1.1 (keep-alive) and HTTP/2 (prior knowledge) on one port; request headers
 //!   must arrive within the header-read timeout and fit the header size limit.
+//! - With a TLS acceptor (`--tls-cert`/`--tls-key`), every connection is TLS (rustls via
+//!   tokio-rustls, config from [`crate::tls::server_config`]); ALPN offers `h2` and
+//!   `http/1.1` and the connection then speaks what the client negotiated. The
+//!   handshake runs on the connection's own task, bounded by the header-read timeout;
+//!   a failed or slow handshake is logged at debug and the socket dropped, so it can
+//!   neither stall the accept loop nor reach the pipeline.
 //! - `/healthz`, `/readyz`, `/version`, `/metrics` are answered here, never forwarded,
 //!   and write no audit entry. Everything else goes through [`crate::pipeline`].
 //! - On shutdown the listener closes first, in-flight requests finish (bounded by the
@@ -19,8 +25,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::body::{self, Body};
 use crate::pipeline::{self, Gateway};
@@ -126,8 +133,31 @@ async fn route(
     Ok(pipeline::handle(gw, req, peer.ip()).await)
 }
 
+/// Serves one accepted connection (plain or TLS) until it ends or shutdown drains it.
+async fn serve_connection<I>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    io: I,
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| route(gw.clone(), req, peer));
+    let conn = builder.serve_connection(io, svc).into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
 /// Accepts connections until `shutdown` resolves, then drains in-flight requests.
-pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+/// With `tls`, every connection must complete a TLS handshake first.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -139,6 +169,8 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_HEAD_BYTES as u32);
+    let builder = Arc::new(builder);
+    let handshake_limit = gw.cfg.header_read_timeout;
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -154,15 +186,34 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let gw = gw.clone();
-        let svc = service_fn(move |req| route(gw.clone(), req, peer));
-        let conn = builder.serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        // Subscribed now, so a shutdown during the handshake still drains this one.
+        let watcher = graceful.watcher();
+        let (gw, builder) = (gw.clone(), builder.clone());
+        match &tls {
+            None => {
+                tokio::spawn(serve_connection(
+                    builder,
+                    watcher,
+                    TokioIo::new(stream),
+                    gw,
+                    peer,
+                ));
             }
-        });
+            Some(acceptor) => {
+                let handshake = acceptor.accept(stream);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_limit, handshake).await {
+                        Ok(Ok(s)) => {
+                            serve_connection(builder, watcher, TokioIo::new(s), gw, peer).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     let drain = gw.cfg.request_timeout + Duration::from_secs(1);

@@ -247,7 +247,7 @@ async fn pump(
                     last_reason = fr;
                 }
             }
-            if !out.send(Bytes::from(ev.raw)).await {
+            if !out.send(ev.raw).await {
                 break 'read End {
                     finish_reason: "client_disconnect".into(),
                     abort: None,
@@ -270,7 +270,7 @@ async fn pump(
                     }
                 }
                 Ok(()) => {
-                    if !out.send(Bytes::from(ev.raw)).await {
+                    if !out.send(ev.raw).await {
                         end = End {
                             finish_reason: "client_disconnect".into(),
                             abort: None,

@@ -99,6 +99,15 @@ async fn allowed_unary_is_forwarded_audited_and_receipted() {
     assert_log_ok(&g);
 }
 
+/// label, request headers, body, expected status, expected check.
+type RefusalCase = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_never_reach_the_upstream_and_are_each_audited() {
     let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
@@ -108,7 +117,7 @@ async fn refusals_never_reach_the_upstream_and_are_each_audited() {
         None,
     );
     let big = vec![b'x'; 1001];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<RefusalCase> = vec![
         ("no owner", vec![], CHAT.into(), 403, "owner_resolution"),
         (
             "wrong prefix case",

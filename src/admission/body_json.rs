@@ -215,7 +215,8 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        assert_eq!(string_values(b"\"top\"", |_| true).unwrap(), [0..5]);
+        let top = string_values(b"\"top\"", |_| true).unwrap();
+        assert_eq!((top.len(), top.first()), (1, Some(&(0..5))));
     }
 
     #[test]

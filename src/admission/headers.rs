@@ -43,12 +43,11 @@ pub(crate) fn single_header<T: PartialEq, E>(
 pub(crate) mod test_support {
     use std::net::IpAddr;
 
-    use http::{HeaderMap, HeaderName, HeaderValue, Method};
+    use http::{HeaderMap, HeaderName, HeaderValue};
 
     use crate::admission::{AdmissionCheck, AdmissionState, Refusal, Request};
 
     pub struct TestRequest {
-        pub method: Method,
         pub headers: HeaderMap,
         pub client_ip: IpAddr,
         pub body: Vec<u8>,
@@ -57,8 +56,6 @@ pub(crate) mod test_support {
     impl TestRequest {
         pub fn req(&self) -> Request<'_> {
             Request {
-                method: &self.method,
-                path: "/v1/chat/completions",
                 headers: &self.headers,
                 client_ip: self.client_ip,
                 body: &self.body,
@@ -75,7 +72,6 @@ pub(crate) mod test_support {
             );
         }
         TestRequest {
-            method: Method::POST,
             headers: map,
             client_ip: IpAddr::from([192, 0, 2, 1]),
             body: body.to_vec(),

@@ -17,15 +17,12 @@ pub mod trust;
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method};
+use http::HeaderMap;
 use signet_audit::json::Map;
 use signet_audit::{Decision, OwnerType};
 
 /// The parts of a request admission looks at.
 pub struct Request<'a> {
-    pub method: &'a Method,
-    /// Path and query as received.
-    pub path: &'a str,
     pub headers: &'a HeaderMap,
     pub client_ip: IpAddr,
     /// The whole request body (at most the body cap).

@@ -4,7 +4,8 @@
 //! Guarantees:
 //! - This check never refuses and never sets `state.owner`: it only offers
 //!   `state.network_owner`, and `owner_resolution` uses it only when no owner header
-//!   is present. A trusted network never overrides an explicit owner.
+//!   is present. A trusted network never overrides an explicit owner. The network
+//!   that matched is recorded in metadata `trusted_networks`.
 //! - CIDRs are parsed here (no crate): `a.b.c.d/len` and IPv6 `x::y/len`, or a bare
 //!   address (a /32 or /128). A prefix length out of range, or an address with bits
 //!   set beyond its prefix (`10.0.0.1/8`, usually a typo), is a configuration error.
@@ -157,8 +158,8 @@ impl AdmissionCheck for TrustedNetworks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::owner::parse_owner_spec;
     use crate::admission::headers::test_support::{request, run};
+    use crate::admission::owner::parse_owner_spec;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

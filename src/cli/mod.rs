@@ -2,6 +2,7 @@
 
 pub mod append;
 pub mod audit;
+pub mod config_cmd;
 pub mod exit;
 pub mod human;
 pub mod keys;
@@ -32,6 +33,9 @@ pub enum Command {
     /// Generate key files
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// Check configuration files
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCmd),
     /// Run the gateway in front of an upstream
     Serve(Box<serve::ServeArgs>),
     /// Run the gateway in front of a built-in mock LLM upstream, to try it out
@@ -43,6 +47,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Audit(c) => audit::run(c),
         Command::Keys(c) => keys::run(c),
+        Command::Config(c) => config_cmd::run(c),
         Command::Serve(a) => serve::load_config(&a).and_then(crate::run::serve),
         Command::Demo(a) => crate::demo::run(&a),
     };

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::text::fold_compat;
+use super::text::{back_chars, fold_compat, next_char};
 use super::{InspectCtx, InspectionCheck, Inspector};
 use crate::admission::Refusal;
 
@@ -85,7 +85,7 @@ impl Inspector for OutputInspector {
                     r.metadata.insert("rule".into(), rule.name.as_str().into());
                     return Err(r);
                 }
-                at = m.end() + self.buf[m.end()..].chars().next().map_or(1, char::len_utf8);
+                at = next_char(&self.buf, m.end());
                 if at > self.buf.len() {
                     break;
                 }
@@ -99,16 +99,6 @@ impl Inspector for OutputInspector {
     fn finish(&mut self) -> Result<(), Refusal> {
         Ok(())
     }
-}
-
-/// Byte index `n` characters before `from` (or 0).
-fn back_chars(s: &str, from: usize, n: usize) -> usize {
-    if n == 0 {
-        return from.min(s.len());
-    }
-    s.get(..from)
-        .and_then(|head| head.char_indices().rev().nth(n - 1))
-        .map_or(0, |(i, _)| i)
 }
 
 #[cfg(test)]

@@ -16,11 +16,10 @@
 //!   "Copyright" or before a year is a copyright sign, not a marking.
 //! - Levels: the ladder of [`Level`]; `CONFIDENTIAL`/`(C)` and `NOFORN` count as
 //!   SECRET (the lowest ladder level that may carry them), any `SCI` caveat as TS/SCI.
-//! - Incremental and linear: each `feed` scans the new text plus a bounded tail
-//!   (the longest marker plus a little context), so a marker split across chunks is
-//!   found. Portion and slash forms fire as soon as they are seen; a bare banner
-//!   word at the very end of a chunk is decided when the next character arrives
-//!   (that word itself may already have been released; what follows it is not).
+//! - Incremental and linear: each `feed` scans the new text plus a bounded tail, so
+//!   a marker split across chunks is found. Portion and slash forms fire as soon as
+//!   seen; a bare banner word ending a chunk is decided when the next character
+//!   arrives (that word may already be released; what follows it is not).
 //! - Length cap: with `max_tokens = n` the response may carry at most
 //!   `n * chars_per_token + length_slack_chars` characters of fed text.
 //! - Refusals are 403 (the caller is not cleared for what came back), decision Block,
@@ -31,7 +30,7 @@
 use regex::Regex;
 use signet_audit::json::Value;
 
-use super::text::fold_skeleton;
+use super::text::{back_chars, fold_skeleton, next_char};
 use super::{InspectCtx, InspectionCheck, Inspector};
 use crate::admission::{Level, Refusal};
 
@@ -85,27 +84,34 @@ impl InspectionCheck for ScopeDrift {
         CHECK
     }
     fn start(&self, ctx: &InspectCtx) -> Box<dyn Inspector> {
-        let cap = ctx.max_tokens.map(|n| {
-            n.saturating_mul(self.settings.chars_per_token)
-                .saturating_add(self.settings.length_slack_chars)
-        });
-        Box::new(DriftInspector {
+        Box::new(self.inspector(ctx))
+    }
+}
+
+impl ScopeDrift {
+    fn inspector(&self, ctx: &InspectCtx) -> DriftInspector {
+        let (per_token, slack) = (
+            self.settings.chars_per_token,
+            self.settings.length_slack_chars,
+        );
+        DriftInspector {
             markers: self.markers.clone(),
             level: ctx.classification,
-            max_tokens: ctx.max_tokens,
-            cap,
+            cap: ctx
+                .max_tokens
+                .map(|n| (n.saturating_mul(per_token).saturating_add(slack), n)),
             fed: 0,
             buf: String::new(),
             from: 0,
-        })
+        }
     }
 }
 
 struct DriftInspector {
     markers: Option<Regex>,
     level: Level,
-    max_tokens: Option<u64>,
-    cap: Option<u64>,
+    /// Length cap in characters, and the `max_tokens` it derives from.
+    cap: Option<(u64, u64)>,
     fed: u64,
     /// Skeleton of the undecided tail of the text, with some context before it.
     buf: String,
@@ -124,7 +130,7 @@ impl Inspector for DriftInspector {
         fold_skeleton(text, &mut self.buf);
         self.scan(false)?;
         self.fed = self.fed.saturating_add(text.chars().count() as u64);
-        if let (Some(cap), Some(n)) = (self.cap, self.max_tokens)
+        if let Some((cap, n)) = self.cap
             && self.fed > cap
         {
             let mut r = Refusal::new(
@@ -168,11 +174,7 @@ impl DriftInspector {
                 Verdict::Fire(l) if l > self.level => return Err(self.refusal(m.as_str(), l)),
                 _ => {}
             }
-            at = m.start()
-                + self.buf[m.start()..]
-                    .chars()
-                    .next()
-                    .map_or(1, char::len_utf8);
+            at = next_char(&self.buf, m.start());
         }
         let resume =
             deferred.unwrap_or_else(|| back_chars(&self.buf, self.buf.len(), MAX_MARKER_CHARS));
@@ -205,13 +207,6 @@ impl DriftInspector {
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
-}
-
-/// Byte index `n` characters before `from` (or 0).
-fn back_chars(s: &str, from: usize, n: usize) -> usize {
-    s.get(..from)
-        .and_then(|head| head.char_indices().rev().nth(n.saturating_sub(1)))
-        .map_or(0, |(i, _)| i)
 }
 
 /// Whether the candidate `buf[s..e]` is a marking, is not, or needs more text.
@@ -255,16 +250,14 @@ fn level_of(m: &str) -> Level {
         "CUI" | "FOUO" => Level::Cui,
         _ => Level::Unclass,
     };
-    let mut level = base;
-    for t in tokens {
-        level = level.max(match t {
+    tokens.fold(base, |level, t| {
+        level.max(match t {
             "SCI" => Level::TsSci,
             "NOFORN" => Level::Secret,
             "FOUO" | "CUI" => Level::Cui,
             _ => Level::Unclass,
-        });
-    }
-    level
+        })
+    })
 }
 
 #[cfg(test)]
@@ -383,15 +376,11 @@ mod tests {
             i.feed("SECRET//NOFORN").is_err(),
             "slash forms need no lookahead"
         );
-        let mut d = DriftInspector {
-            markers: Regex::new(MARKERS).ok(),
-            level: Level::Unclass,
+        let ctx = InspectCtx {
+            classification: Level::Unclass,
             max_tokens: None,
-            cap: None,
-            fed: 0,
-            buf: String::new(),
-            from: 0,
         };
+        let mut d = ScopeDrift::new(ScopeDriftSettings::default()).inspector(&ctx);
         for _ in 0..100 {
             d.feed(&chunk).unwrap();
             assert!(d.buf.chars().count() <= MAX_MARKER_CHARS + LOOKBEHIND_CHARS);

@@ -118,6 +118,24 @@ fn push_compat(c: char, out: &mut String) {
     }
 }
 
+/// Byte index `n` characters before byte index `from` of `s` (0 if fewer).
+pub fn back_chars(s: &str, from: usize, n: usize) -> usize {
+    if n == 0 {
+        return from.min(s.len());
+    }
+    s.get(..from)
+        .and_then(|head| head.char_indices().rev().nth(n - 1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// Byte index just after the character at byte index `i` (`i + 1` at the end).
+pub fn next_char(s: &str, i: usize) -> usize {
+    i + s
+        .get(i..)
+        .and_then(|t| t.chars().next())
+        .map_or(1, char::len_utf8)
+}
+
 /// Length in bytes of what [`fold_compat`] makes of `c`.
 fn compat_len(c: char) -> usize {
     if c.is_ascii() {
@@ -261,13 +279,28 @@ mod tests {
         assert_eq!(&src[orig[1].clone()], "sec\u{200b}ret");
         // A match inside a ligature covers the whole ligature.
         let i = folded.find('i').unwrap_or(0);
-        assert_eq!(&src[unfold_ranges(src, &[i..i + 1])[0].clone()], "ﬁ");
+        let lig = unfold_ranges(src, std::slice::from_ref(&(i..i + 1)));
+        assert_eq!(&src[lig[0].clone()], "ﬁ");
         let e = folded.find("le").unwrap_or(0);
         assert_eq!(
             &src[unfold_ranges(src, &[i..i + 1, e..e + 2])[1].clone()],
             "le"
         );
-        assert!(unfold_ranges(src, &[500..510]).is_empty());
+        assert!(unfold_ranges(src, std::slice::from_ref(&(500..510))).is_empty());
+    }
+
+    #[test]
+    fn char_steps() {
+        let s = "aé😀b";
+        assert_eq!(
+            (back_chars(s, s.len(), 1), back_chars(s, s.len(), 2)),
+            (7, 3)
+        );
+        assert_eq!((back_chars(s, s.len(), 9), back_chars(s, 3, 0)), (0, 3));
+        assert_eq!(
+            (next_char(s, 1), next_char(s, 3), next_char(s, 8)),
+            (3, 7, 9)
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The `[policy]` table of the TOML config, as parsed (validation and building are
-//! in the parent module).
+//! The `[policy]` table of the TOML config as parsed, and the checks of single
+//! values (patterns, rule names, rates); the parent module assembles the checks.
 //!
 //! Guarantees: every table denies unknown keys; an absent section is `None` (check
 //! off); in a present section `enabled` defaults to `true`. Defaults:
@@ -7,8 +7,10 @@
 //! missing `*_burst` is the rate rounded up, `scope_drift.chars_per_token = 8`,
 //! `scope_drift.length_slack_chars = 512`, `regex_output.rules[].window = 1024`.
 
+use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
+use crate::admission::rate_limit::Rate;
 use crate::admission::regex_content::Action;
 use crate::inspection::scope_drift::ScopeDriftSettings;
 
@@ -132,6 +134,76 @@ pub struct OutputRuleConfig {
     pub pattern: String,
     /// Longest match found across chunk boundaries, in characters.
     pub window: Option<usize>,
+}
+
+/// Compiles an operator pattern; the message is one line.
+pub(super) fn compile(pattern: &str) -> Result<Regex, String> {
+    let re = RegexBuilder::new(pattern)
+        .size_limit(4 << 20)
+        .build()
+        .map_err(|e| {
+            let text = e.to_string();
+            let line = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid regex");
+            format!("invalid regex: {}", line.trim())
+        })?;
+    if re.is_match("") {
+        return Err("pattern matches the empty string".into());
+    }
+    Ok(re)
+}
+
+/// Checks one rule's name (unique within `seen`) and compiles its pattern.
+pub(super) fn rule(
+    errs: &mut Vec<String>,
+    at: &str,
+    name: &str,
+    pattern: &str,
+    seen: &mut Vec<String>,
+) -> Option<Regex> {
+    let charset = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    if !(1..=64).contains(&name.len()) || !name.bytes().all(charset) {
+        errs.push(format!(
+            "{at}.name: must be 1 to 64 characters of A-Z a-z 0-9 _ - ."
+        ));
+    } else if seen.iter().any(|s| s == name) {
+        errs.push(format!("{at}.name: duplicate rule name"));
+    }
+    seen.push(name.to_owned());
+    compile(pattern)
+        .map_err(|e| errs.push(format!("{at}.pattern: {e}")))
+        .ok()
+}
+
+pub(super) fn rate(
+    errs: &mut Vec<String>,
+    key: &str,
+    rps: Option<f64>,
+    burst: Option<u32>,
+) -> Option<Rate> {
+    let p = "policy.rate_limit";
+    match (rps, burst) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            errs.push(format!("{p}.{key}_burst: set without {key}_rps"));
+            None
+        }
+        (Some(r), b) => {
+            if !(r.is_finite() && r > 0.0 && r <= 1e9) {
+                errs.push(format!("{p}.{key}_rps: must be > 0 and at most 1e9"));
+                return None;
+            }
+            let b = b.unwrap_or(r.ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
+            let rate = Rate::new(r, b);
+            if rate.is_none() {
+                errs.push(format!("{p}.{key}_burst: must be > 0"));
+            }
+            rate
+        }
+    }
 }
 
 #[cfg(test)]
