@@ -95,6 +95,17 @@ impl Facts {
     }
 }
 
+impl Facts {
+    /// `redact` when admission rewrote the request, `allow` otherwise.
+    pub fn completed_decision(&self) -> Decision {
+        if self.meta.contains_key("redactions") {
+            Decision::Redact
+        } else {
+            Decision::Allow
+        }
+    }
+}
+
 /// `sha256:<hex>` of `b`, or `""` when empty.
 pub fn fingerprint(b: &[u8]) -> String {
     if b.is_empty() {
@@ -528,15 +539,16 @@ async fn unary(
     );
     let d = facts.draft(
         "pipeline.complete",
-        Decision::Allow,
+        facts.completed_decision(),
         "request completed",
         status,
         extra,
     );
+    let d_decision = d.decision.as_str();
     match gw.committer.commit(d).await {
         Ok(c) => {
             tracing::debug!(entry_id = %facts.entry_id, seq = c.committed.seq, "request committed");
-            gw.metrics.decision("pipeline.complete", "allow");
+            gw.metrics.decision("pipeline.complete", d_decision);
             rparts.headers.remove(http::header::CONTENT_LENGTH);
             let mut r = Response::from_parts(rparts, body::full(bytes));
             if let Ok(v) = HeaderValue::from_str(&facts.entry_id) {

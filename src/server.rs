@@ -5,7 +5,8 @@
 //!   must arrive within the header-read timeout and fit the header size limit.
 //! - With a TLS acceptor (`--tls-cert`/`--tls-key`), every connection is TLS (rustls via
 //!   tokio-rustls, config from [`crate::tls::server_config`]); ALPN offers `h2` and
-//!   `http/1.1` and the connection then speaks what the client negotiated. The
+//!   `http/1.1`, and the connection is served as HTTP/2 when the client opens with the
+//!   HTTP/2 preface (as an `h2` client does), as HTTP/1.1 otherwise. The
 //!   handshake runs on the connection's own task, bounded by the header-read timeout;
 //!   a failed or slow handshake is logged at debug and the socket dropped, so it can
 //!   neither stall the accept loop nor reach the pipeline.

@@ -395,7 +395,7 @@ fn entry_for(facts: &Facts, status: u16, end: &End, out: &Out) -> EntryDraft {
             ),
         None => facts.draft(
             "pipeline.complete",
-            Decision::Allow,
+            facts.completed_decision(),
             "request completed",
             status,
             extra,

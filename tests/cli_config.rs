@@ -9,7 +9,11 @@ fn check(toml: &str) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("signet.toml");
     std::fs::write(&p, toml).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_signet")).args(["config", "check"]).arg(&p).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["config", "check"])
+        .arg(&p)
+        .output()
+        .unwrap();
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -59,9 +63,15 @@ action = "block"
 "#,
     );
     assert_eq!(code, Some(64), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("signet: config:")).collect();
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("signet: config:"))
+        .collect();
     assert!(errors.len() >= 4, "expected every error at once: {err}");
     for needle in ["upstream", "log_format", "per_owner_rps", "regex"] {
-        assert!(errors.iter().any(|e| e.contains(needle)), "{needle} not reported: {err}");
+        assert!(
+            errors.iter().any(|e| e.contains(needle)),
+            "{needle} not reported: {err}"
+        );
     }
 }
