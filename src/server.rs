@@ -123,13 +123,21 @@ async fn own_endpoint(gw: &Gateway, req: &Request<Incoming>) -> Option<Response<
     })
 }
 
+/// Marks a request that arrived over the TLS listener (for `Forwarded: proto=https`).
+#[derive(Clone, Copy, Debug)]
+pub struct ViaTls;
+
 async fn route(
     gw: Arc<Gateway>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     peer: SocketAddr,
+    tls: bool,
 ) -> Result<Response<Body>, Infallible> {
     if let Some(r) = own_endpoint(&gw, &req).await {
         return Ok(r);
+    }
+    if tls {
+        req.extensions_mut().insert(ViaTls);
     }
     Ok(pipeline::handle(gw, req, peer.ip()).await)
 }
@@ -141,10 +149,11 @@ async fn serve_connection<I>(
     io: I,
     gw: Arc<Gateway>,
     peer: SocketAddr,
+    tls: bool,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let svc = service_fn(move |req| route(gw.clone(), req, peer));
+    let svc = service_fn(move |req| route(gw.clone(), req, peer, tls));
     let conn = builder.serve_connection(io, svc).into_owned();
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(error = %e, "connection ended with an error");
@@ -198,6 +207,7 @@ pub async fn serve(
                     TokioIo::new(stream),
                     gw,
                     peer,
+                    false,
                 ));
             }
             Some(acceptor) => {
@@ -205,7 +215,8 @@ pub async fn serve(
                 tokio::spawn(async move {
                     match tokio::time::timeout(handshake_limit, handshake).await {
                         Ok(Ok(s)) => {
-                            serve_connection(builder, watcher, TokioIo::new(s), gw, peer).await;
+                            serve_connection(builder, watcher, TokioIo::new(s), gw, peer, true)
+                                .await;
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");

@@ -205,7 +205,8 @@ pub fn build_request(
     } else {
         ip
     };
-    let proto = if parts.uri.scheme_str() == Some("https") {
+    let via_tls = parts.extensions.get::<crate::server::ViaTls>().is_some();
+    let proto = if via_tls || parts.uri.scheme_str() == Some("https") {
         "https"
     } else {
         "http"
