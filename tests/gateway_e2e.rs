@@ -703,3 +703,50 @@ async fn configured_policy_trust_rate_limit_redaction_and_output_rules() {
     assert_eq!(up.hits(), hits);
     assert_log_ok(&g);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_are_json_and_carry_no_bodies_or_secrets() {
+    let up = gwt::upstream(|_| {
+        Reply::json(r#"{"choices":[{"message":{"content":"UPSTREAM-BODY-MARKER"}}]}"#)
+    })
+    .await;
+    let g = gwt::start(
+        &up.url(),
+        &[
+            ("SIGNET_LOG", "debug"),
+            ("SIGNET_LOG_FORMAT", "json"),
+            ("SIGNET_UPSTREAM_API_KEY", "sk-upstream-SECRET-1"),
+        ],
+        None,
+    );
+    let body = r#"{"messages":[{"role":"user","content":"REQUEST-BODY-MARKER"}]}"#;
+    gwt::send(
+        "POST",
+        &g.url("/v1/x"),
+        &[ALICE, ("authorization", "Bearer caller-SECRET-2")],
+        body.as_bytes(),
+    )
+    .await;
+    gwt::send("POST", &g.url("/v1/x"), &[], body.as_bytes()).await;
+    std::thread::sleep(Duration::from_millis(200));
+    let err = g.stderr.lock().unwrap().clone();
+    assert!(err.lines().count() >= 2, "expected debug logs: {err}");
+    for l in err.lines() {
+        assert!(
+            signet_audit::json::parse(l.as_bytes()).is_ok(),
+            "not a JSON log line: {l}"
+        );
+    }
+    for needle in [
+        "REQUEST-BODY-MARKER",
+        "UPSTREAM-BODY-MARKER",
+        "SECRET-1",
+        "SECRET-2",
+        SECRET,
+    ] {
+        assert!(
+            !err.contains(needle),
+            "{needle} leaked into the logs: {err}"
+        );
+    }
+}
