@@ -2,7 +2,9 @@
 //! no inspector runs; the entry is committed when the stream ends.
 //!
 //! Guarantees:
-//! - An SSE event reaches the client only after every inspector has seen it; an abort
+//! - An SSE event reaches the client only after every inspector has seen it and none
+//!   is still deciding about its end (a marker whose verdict depends on the next
+//!   characters holds the events until it is decided); an abort
 //!   sends `data: {"signet_abort":true,"reason":…,"correlation_id":…}` and
 //!   `data: [DONE]`, and nothing from the upstream after that.
 //! - Exactly one entry per stream, whatever ends it: upstream end, abort, upstream
@@ -78,6 +80,16 @@ struct Out {
 }
 
 impl Out {
+    /// Sends and clears `held`, in order; false when the client is gone.
+    async fn send_all(&mut self, held: &mut Vec<Bytes>) -> bool {
+        for b in held.drain(..) {
+            if !self.send(b).await {
+                return false;
+            }
+        }
+        true
+    }
+
     async fn send(&mut self, b: Bytes) -> bool {
         if self.gone {
             return false;
@@ -112,9 +124,28 @@ fn feed_all(
     Ok(())
 }
 
-/// The text of an SSE event that inspection sees: event name, id and decoded data.
-fn event_text(ev: &SseEvent) -> String {
+/// The text of an SSE event that inspection sees: event name, id, comments and the
+/// decoded data. Every byte that is forwarded is covered: a line that is not a
+/// comment nor one of the SSE fields (`data`, `event`, `id`, `retry`) makes the
+/// stream invalid, so content cannot hide in lines that SSE parsers ignore.
+fn event_text(ev: &SseEvent) -> Result<String, Refusal> {
     let mut t = String::new();
+    let raw = String::from_utf8_lossy(&ev.raw);
+    for line in raw.split(['\n', '\r']).filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix(':') {
+            t.push_str(comment);
+            t.push('\n');
+            continue;
+        }
+        let field = line.split_once(':').map_or(line, |(f, _)| f);
+        if !matches!(field, "data" | "event" | "id" | "retry") {
+            return Err(Refusal::new(
+                502,
+                "sse_format",
+                "upstream stream has a line that is not an SSE field or comment",
+            ));
+        }
+    }
     if let Some(e) = &ev.event {
         t.push_str(e);
         t.push('\n');
@@ -126,7 +157,17 @@ fn event_text(ev: &SseEvent) -> String {
     if ev.data.trim() != "[DONE]" {
         t.push_str(&crate::inspection::text::text_of_json(ev.data.as_bytes()));
     }
-    t
+    Ok(t)
+}
+
+/// Runs every inspector over one event.
+fn inspect_event(
+    inspectors: &mut Inspectors,
+    ev: &SseEvent,
+    shadow: bool,
+    shadowed: &mut Vec<Refusal>,
+) -> Result<(), Refusal> {
+    feed_all(inspectors, &event_text(ev)?, shadow, shadowed)
 }
 
 /// `choices[0].finish_reason` of a JSON body or SSE data, if any.
@@ -165,6 +206,8 @@ async fn pump(
         gone: false,
     };
     let mut splitter = SseSplitter::new(MAX_EVENT);
+    // Inspected events not yet released because an inspector is still deciding.
+    let mut held: Vec<Bytes> = Vec::new();
     let mut shadowed = Vec::new();
     let mut last_reason = String::from("end");
     let shadow = gw.cfg.shadow;
@@ -234,7 +277,7 @@ async fn pump(
             }
         };
         for ev in events {
-            if let Err(r) = feed_all(&mut inspectors, &event_text(&ev), shadow, &mut shadowed) {
+            if let Err(r) = inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
                 break 'read End {
                     finish_reason: format!("{}_abort", r.check),
                     abort: Some(r),
@@ -247,7 +290,8 @@ async fn pump(
                     last_reason = fr;
                 }
             }
-            if !out.send(ev.raw).await {
+            held.push(ev.raw);
+            if !inspectors.iter().any(|(_, i)| i.holding()) && !out.send_all(&mut held).await {
                 break 'read End {
                     finish_reason: "client_disconnect".into(),
                     abort: None,
@@ -261,7 +305,7 @@ async fn pump(
         // Upstream finished: flush a trailing event without its blank line, then let
         // every inspector conclude.
         if is_sse && let Ok(Some(ev)) = splitter.finish() {
-            match feed_all(&mut inspectors, &event_text(&ev), shadow, &mut shadowed) {
+            match inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
                 Err(r) => {
                     end = End {
                         finish_reason: format!("{}_abort", r.check),
@@ -269,15 +313,7 @@ async fn pump(
                         client_gone: false,
                     }
                 }
-                Ok(()) => {
-                    if !out.send(ev.raw).await {
-                        end = End {
-                            finish_reason: "client_disconnect".into(),
-                            abort: None,
-                            client_gone: true,
-                        };
-                    }
-                }
+                Ok(()) => held.push(ev.raw),
             }
         }
         if end.abort.is_none() && !end.client_gone {
@@ -295,6 +331,14 @@ async fn pump(
                     }
                 }
             }
+        }
+        // Everything is decided now: release what was held, unless it was refused.
+        if end.abort.is_none() && !end.client_gone && !out.send_all(&mut held).await {
+            end = End {
+                finish_reason: "client_disconnect".into(),
+                abort: None,
+                client_gone: true,
+            };
         }
         if end.finish_reason.is_empty() {
             end.finish_reason = last_reason;

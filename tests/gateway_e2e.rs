@@ -750,3 +750,98 @@ async fn logs_are_json_and_carry_no_bodies_or_secrets() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_redirects_and_lying_content_types() {
+    let up = gwt::upstream(|seen| {
+        let path = seen.head.split_whitespace().nth(1).unwrap_or("").to_owned();
+        match path.as_str() {
+            "/redirect" => Reply {
+                status: 302,
+                headers: vec![("location".into(), "http://elsewhere.example/".into())],
+                chunks: vec![],
+                pause: Duration::ZERO,
+                hang_up: false,
+                delay: Duration::ZERO,
+            },
+            // Says plain text, carries a marker: still inspected.
+            "/plain" => {
+                let mut r = Reply::json("classified: TOP SECRET//SCI material");
+                r.headers = vec![("content-type".into(), "text/plain".into())];
+                r
+            }
+            // Says SSE, sends one JSON document without SSE framing.
+            _ => {
+                let mut r =
+                    Reply::json(r#"{"choices":[{"message":{"content":"SECRET//NOFORN"}}]}"#);
+                r.headers = vec![("content-type".into(), "text/event-stream".into())];
+                r
+            }
+        }
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[], None);
+    let r = gwt::send("GET", &g.url("/redirect"), &[ALICE], b"").await;
+    assert_eq!(
+        r.status, 302,
+        "redirects are passed to the client, not followed"
+    );
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("http://elsewhere.example/")
+    );
+    let r = gwt::send("GET", &g.url("/plain"), &[ALICE], b"").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(!r.text().contains("TOP SECRET"));
+    let r = gwt::send("GET", &g.url("/fake-sse"), &[ALICE], b"").await;
+    assert!(!r.text().contains("NOFORN"), "{}", r.text());
+    assert_eq!(g.wait_lines(3).len(), 3);
+    assert_log_ok(&g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_policy_streams_unary_bodies_with_a_trailer_receipt() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(&up.url(), &[], Some("[dangerous]\nopen_policy = true\n"));
+    assert!(
+        g.stderr.lock().unwrap().contains("open_policy"),
+        "start-up must warn"
+    );
+    let r = gwt::send("POST", &g.url("/v1/x"), &[], CHAT.as_bytes()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), OK_BODY);
+    let id = r.header("x-signet-correlation-id").unwrap();
+    let line = line_for(&g.wait_lines(1), &id);
+    assert!(line.contains("\"owner_type\":\"unresolved\""), "{line}");
+    let trailer = r
+        .trailers
+        .as_ref()
+        .and_then(|t| t.get("x-signet-receipt"))
+        .expect("trailer");
+    assert_receipt(trailer.to_str().unwrap(), &line);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_marker_ending_an_event_is_held_until_decided() {
+    // "SECRET" ends the first event: it could be "SECRETARY" or the marker SECRET. The
+    // gateway must not release the first event before the next one decides it.
+    let up = gwt::upstream(|_| {
+        let mut r = Reply::sse(&[&chunk("the plan is SECRET"), &chunk(" and more"), "data: [DONE]\n\n"]);
+        r.pause = Duration::from_millis(30);
+        r
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[], None);
+    let r = gwt::send("POST", &g.url("/v1/chat/completions"), &[ALICE], br#"{"stream":true}"#).await;
+    let text = r.text();
+    assert!(text.contains("signet_abort"), "{text}");
+    assert!(!text.contains("SECRET\""), "the event ending in the marker was released: {text}");
+    // And a harmless word is released once decided.
+    let up = gwt::upstream(|_| Reply::sse(&[&chunk("call the SECRET"), &chunk("ARY now"), "data: [DONE]\n\n"])).await;
+    let g2 = gwt::start(&up.url(), &[], None);
+    let r = gwt::send("POST", &g2.url("/v1/chat/completions"), &[ALICE], br#"{"stream":true}"#).await;
+    let text = r.text();
+    assert!(!text.contains("signet_abort") && text.contains("call the SECRET") && text.contains("ARY now"), "{text}");
+    assert_log_ok(&g);
+    assert_log_ok(&g2);
+}

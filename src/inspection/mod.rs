@@ -27,6 +27,12 @@ pub trait Inspector: Send {
     fn feed(&mut self, text: &str) -> Result<(), Refusal>;
     /// Called once at the end of the response.
     fn finish(&mut self) -> Result<(), Refusal>;
+    /// True while the text fed so far ends in something not yet decided (a marker
+    /// whose verdict depends on what follows): the stream then holds what it has
+    /// until the inspector decides.
+    fn holding(&self) -> bool {
+        false
+    }
 }
 
 /// One inspection check: makes an [`Inspector`] per response.

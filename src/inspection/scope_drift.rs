@@ -103,6 +103,7 @@ impl ScopeDrift {
             fed: 0,
             buf: String::new(),
             from: 0,
+            deferred: false,
         }
     }
 }
@@ -117,6 +118,8 @@ struct DriftInspector {
     buf: String,
     /// First position in `buf` not yet decided.
     from: usize,
+    /// A marker at the end of the text awaits the next character.
+    deferred: bool,
 }
 
 enum Verdict {
@@ -152,6 +155,10 @@ impl Inspector for DriftInspector {
     fn finish(&mut self) -> Result<(), Refusal> {
         self.scan(true)
     }
+
+    fn holding(&self) -> bool {
+        self.deferred
+    }
 }
 
 impl DriftInspector {
@@ -176,6 +183,7 @@ impl DriftInspector {
             }
             at = next_char(&self.buf, m.start());
         }
+        self.deferred = deferred.is_some() && !last;
         let resume =
             deferred.unwrap_or_else(|| back_chars(&self.buf, self.buf.len(), MAX_MARKER_CHARS));
         self.from = self.from.max(resume);
