@@ -563,3 +563,93 @@ async fn unary(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use http_body_util::{BodyExt, Full};
+    use signet_audit::journal::writer::{JournalWriter, WriterOptions};
+    use signet_audit::journal::{Journal, JournalOptions};
+    use signet_audit::receipt::ReceiptSigner;
+
+    use super::*;
+    use crate::admission::{AdmissionCheck, AdmissionState, Request as AdmissionRequest};
+
+    struct Boom;
+
+    impl AdmissionCheck for Boom {
+        fn name(&self) -> &'static str {
+            "boom"
+        }
+        fn check(&self, _: &AdmissionRequest<'_>, _: &mut AdmissionState) -> Result<(), Refusal> {
+            panic!("a check panicked");
+        }
+    }
+
+    /// A panic inside a check becomes a 500 with exactly one audit entry, and the
+    /// gateway keeps serving.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicking_check_gives_500_and_one_entry() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("audit.jsonl");
+        let env: HashMap<String, String> = [
+            ("SIGNET_UPSTREAM_URL", "http://127.0.0.1:9".to_owned()),
+            ("SIGNET_HMAC_SECRET", "ab".repeat(32)),
+            ("SIGNET_AUDIT_LOG_PATH", log.display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let (cfg, _) =
+            crate::config::load(&crate::config::ServeArgs::default(), &env).expect("config");
+        let journal =
+            Journal::open(&log, cfg.hmac_key.clone(), JournalOptions::default()).expect("journal");
+        let writer = JournalWriter::spawn(journal, WriterOptions::default()).expect("writer");
+        let committer = Committer::new(
+            writer.handle(),
+            Some(ReceiptSigner::Hmac(cfg.hmac_key.clone())),
+        );
+        let client = crate::upstream::client(&cfg).expect("client");
+        let policy = Policy {
+            admission: vec![Box::new(Boom)],
+            inspection: Vec::new(),
+        };
+        let gw = Arc::new(Gateway {
+            cfg,
+            policy,
+            committer,
+            client,
+            metrics: Metrics::default(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(crate::server::serve(
+            gw,
+            listener,
+            None,
+            std::future::pending(),
+        ));
+        let c = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<Full<Bytes>>();
+        for n in 1..=2 {
+            let req = http::Request::post(format!("http://{addr}/v1/x"))
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .expect("req");
+            let resp = c.request(req).await.expect("response");
+            assert_eq!(resp.status(), 500);
+            assert!(resp.headers().contains_key("x-signet-receipt"));
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            assert!(String::from_utf8_lossy(&body).contains("internal_error"));
+            let text = std::fs::read_to_string(&log).expect("log");
+            assert_eq!(text.lines().count(), n, "one entry per request: {text}");
+            assert!(
+                text.lines()
+                    .last()
+                    .is_some_and(|l| l.contains("\"check_name\":\"pipeline.internal\""))
+            );
+        }
+    }
+}

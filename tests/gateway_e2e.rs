@@ -826,22 +826,53 @@ async fn a_marker_ending_an_event_is_held_until_decided() {
     // "SECRET" ends the first event: it could be "SECRETARY" or the marker SECRET. The
     // gateway must not release the first event before the next one decides it.
     let up = gwt::upstream(|_| {
-        let mut r = Reply::sse(&[&chunk("the plan is SECRET"), &chunk(" and more"), "data: [DONE]\n\n"]);
+        let mut r = Reply::sse(&[
+            &chunk("the plan is SECRET"),
+            &chunk(" and more"),
+            "data: [DONE]\n\n",
+        ]);
         r.pause = Duration::from_millis(30);
         r
     })
     .await;
     let g = gwt::start(&up.url(), &[], None);
-    let r = gwt::send("POST", &g.url("/v1/chat/completions"), &[ALICE], br#"{"stream":true}"#).await;
+    let r = gwt::send(
+        "POST",
+        &g.url("/v1/chat/completions"),
+        &[ALICE],
+        br#"{"stream":true}"#,
+    )
+    .await;
     let text = r.text();
     assert!(text.contains("signet_abort"), "{text}");
-    assert!(!text.contains("SECRET\""), "the event ending in the marker was released: {text}");
+    assert!(
+        !text.contains("SECRET\""),
+        "the event ending in the marker was released: {text}"
+    );
     // And a harmless word is released once decided.
-    let up = gwt::upstream(|_| Reply::sse(&[&chunk("call the SECRET"), &chunk("ARY now"), "data: [DONE]\n\n"])).await;
+    let up = gwt::upstream(|_| {
+        Reply::sse(&[
+            &chunk("call the SECRET"),
+            &chunk("ARY now"),
+            "data: [DONE]\n\n",
+        ])
+    })
+    .await;
     let g2 = gwt::start(&up.url(), &[], None);
-    let r = gwt::send("POST", &g2.url("/v1/chat/completions"), &[ALICE], br#"{"stream":true}"#).await;
+    let r = gwt::send(
+        "POST",
+        &g2.url("/v1/chat/completions"),
+        &[ALICE],
+        br#"{"stream":true}"#,
+    )
+    .await;
     let text = r.text();
-    assert!(!text.contains("signet_abort") && text.contains("call the SECRET") && text.contains("ARY now"), "{text}");
+    assert!(
+        !text.contains("signet_abort")
+            && text.contains("call the SECRET")
+            && text.contains("ARY now"),
+        "{text}"
+    );
     assert_log_ok(&g);
     assert_log_ok(&g2);
 }
