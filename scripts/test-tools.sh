@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# Go + golang.org/x/mod sources (GOPATH=/usr/share/gocode, offline) for tests/go_tlog_interop.rs.
+{ command -v go >/dev/null || [ -x /usr/lib/go/bin/go ]; } || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || need_apt+=(golang-golang-x-mod-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -23,8 +26,8 @@ if [ ! -x "$venv/bin/python" ]; then
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import cryptography, signet, openai" 2>/dev/null \
+if ! "$venv/bin/python" -c "import cryptography, signet, openai, securesystemslib" 2>/dev/null \
    || [ "$("$venv/bin/pip" show signet-sign 2>/dev/null | awk '/^Version:/{print $2}')" != "0.1.10.1" ]; then
-  "$venv/bin/pip" install -q --disable-pip-version-check "signet-sign==0.1.10.1" "cryptography>=42" "openai>=1.40"
+  "$venv/bin/pip" install -q --disable-pip-version-check "signet-sign==0.1.10.1" "cryptography>=42" "openai>=1.40" "securesystemslib>=1.0"
 fi
 echo "test-tools: openssl $(openssl version | awk '{print $2}'), venv $venv ready"

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod go;
 pub mod tls;
 
 use std::path::PathBuf;

@@ -38,13 +38,19 @@
 //! [`journal::writer::JournalWriter`]); checking through [`verify::verify`].
 #![forbid(unsafe_code)]
 
+pub mod checkpoint_file;
+pub mod dsse;
 pub mod entry;
 pub mod journal;
 pub mod json;
 pub mod key;
 pub mod keyfile;
 pub mod line;
+pub mod merkle;
+pub mod merkle_file;
+pub mod note;
 pub mod receipt;
+pub mod tsp;
 pub mod util;
 pub mod verify;
 
