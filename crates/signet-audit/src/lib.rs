@@ -51,6 +51,7 @@ pub mod merkle_file;
 pub mod note;
 pub mod receipt;
 pub mod tsp;
+pub mod transparency;
 pub mod util;
 pub mod verify;
 

@@ -23,10 +23,12 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::entry::{self, Decision, EntryDraft, EntryError, SealedLine};
 use crate::json::Value;
 use crate::key::HmacKey;
+use crate::transparency::{Shared, Transparency, TransparencyOptions};
 pub use tail::{ChainState, TornTail};
 
 /// How the journal shares its file.
@@ -46,6 +48,8 @@ pub struct JournalOptions {
     pub sharing: Sharing,
     /// Multi-process mode: how long to wait for the lock before failing with `Locked`.
     pub lock_timeout: std::time::Duration,
+    /// Merkle tree and signed checkpoints beside the log (single-writer mode only).
+    pub transparency: Option<TransparencyOptions>,
 }
 
 impl Default for JournalOptions {
@@ -54,6 +58,7 @@ impl Default for JournalOptions {
             mode: 0o600,
             sharing: Sharing::SingleWriter,
             lock_timeout: std::time::Duration::from_secs(10),
+            transparency: None,
         }
     }
 }
@@ -88,6 +93,8 @@ pub enum JournalError {
     Stopped,
     #[error("entry refused: {0}")]
     Entry(#[from] EntryError),
+    #[error("transparency: {0}")]
+    Transparency(String),
 }
 
 impl JournalError {
@@ -129,6 +136,7 @@ pub struct Journal {
     state: Option<ChainState>,
     poisoned: bool,
     recovered: Vec<TornTail>,
+    transparency: Option<Transparency>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -197,10 +205,46 @@ impl Journal {
             state: None,
             poisoned: false,
             recovered: Vec::new(),
+            transparency: None,
         };
         // Recover now in both modes, so a torn tail is moved aside and recorded at start.
         j.commit(Vec::new())?;
+        if let Some(t) = j.opts.transparency.clone() {
+            if j.opts.sharing != Sharing::SingleWriter {
+                return Err(JournalError::Transparency(
+                    "checkpoints need single-writer mode".into(),
+                ));
+            }
+            let entries = j.chain_state()?.next_seq;
+            let tr = Transparency::open(path, entries, t)
+                .map_err(|e| JournalError::Transparency(e.to_string()))?;
+            j.transparency = Some(tr);
+        }
         Ok(j)
+    }
+
+    /// The transparency state shared with readers, when checkpoints are on.
+    pub fn transparency(&self) -> Option<Arc<Shared>> {
+        self.transparency.as_ref().map(Transparency::shared)
+    }
+
+    /// How often [`Journal::tick`] should run when idle (checkpoint interval).
+    pub fn tick_interval(&self) -> Option<std::time::Duration> {
+        self.opts.transparency.as_ref().map(|t| t.interval)
+    }
+
+    /// Signs a checkpoint covering every entry so far, if any is uncovered.
+    pub fn flush_checkpoint(&mut self) {
+        if let Some(t) = &mut self.transparency {
+            t.flush();
+        }
+    }
+
+    /// Signs a checkpoint if one is due by time.
+    pub fn tick(&mut self) {
+        if let Some(t) = &mut self.transparency {
+            t.tick();
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -308,6 +352,7 @@ impl Journal {
     ) -> Result<Vec<Result<Committed, JournalError>>, JournalError> {
         let (mut state, torn) = self.load()?;
         let mut buf = Vec::new();
+        let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
         let mut out = Vec::with_capacity(drafts.len());
         if let Some(t) = &torn {
             let sealed = entry::seal(
@@ -318,11 +363,13 @@ impl Journal {
             )?;
             state.next_seq += 1;
             state.last_hmac = sealed.hmac.to_hex();
+            spans.push(buf.len()..buf.len() + sealed.line.len() - 1);
             buf.extend_from_slice(&sealed.line);
         }
         for d in drafts {
             match entry::seal(&d, state.next_seq, &state.last_hmac, &self.key) {
                 Ok(sealed) => {
+                    spans.push(buf.len()..buf.len() + sealed.line.len() - 1);
                     buf.extend_from_slice(&sealed.line);
                     state.last_hmac = sealed.hmac.to_hex();
                     out.push(Ok(Committed {
@@ -351,6 +398,10 @@ impl Journal {
                 return Err(e);
             }
             state.len += buf.len() as u64;
+            if let Some(t) = &mut self.transparency {
+                let lines: Vec<&[u8]> = spans.iter().map(|r| &buf[r.clone()]).collect();
+                t.after_append(&lines);
+            }
         }
         if let Some(t) = torn {
             self.recovered.push(t);

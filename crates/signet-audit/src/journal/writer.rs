@@ -186,7 +186,21 @@ impl JournalHandle {
 fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize, stats: &WriterStats) -> Journal {
     let mut drafts = Vec::with_capacity(max_batch);
     let mut dones: Vec<Completion> = Vec::with_capacity(max_batch);
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match journal.tick_interval() {
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            },
+            Some(every) => match rx.recv_timeout(every) {
+                Ok(j) => j,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    journal.tick();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+        };
         drafts.push(first.draft);
         dones.push(first.done);
         while drafts.len() < max_batch {
@@ -205,6 +219,8 @@ fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize, stats: &Writer
             done(r);
         }
     }
+    // Every handle is gone: cover the last entries with a final checkpoint.
+    journal.flush_checkpoint();
     journal
 }
 
