@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod admission;
+mod anchor;
 mod body;
 mod cli;
 mod commit;
@@ -20,6 +21,7 @@ mod respond;
 mod run;
 mod server;
 mod stream;
+mod tlog;
 mod tls;
 mod upstream;
 

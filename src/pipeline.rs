@@ -42,6 +42,8 @@ pub struct Gateway {
     pub committer: Arc<Committer>,
     pub client: upstream::Client,
     pub metrics: Metrics,
+    /// Transparency endpoints' state, when checkpoints are on.
+    pub tlog: Option<crate::tlog::TlogState>,
 }
 
 /// Facts gathered along the pipeline for the request's entry.
@@ -621,6 +623,7 @@ mod tests {
             committer,
             client,
             metrics: Metrics::default(),
+            tlog: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

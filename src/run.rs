@@ -18,12 +18,18 @@ use signet_audit::journal::{Journal, JournalOptions};
 use signet_audit::keyfile;
 use signet_audit::receipt::ReceiptSigner;
 
+use ed25519_dalek::SigningKey;
+use signet_audit::merkle_file::HashFile;
+use signet_audit::note;
+use signet_audit::transparency::{Shared, TransparencyOptions, sidecar};
+
 use crate::cli::exit::{self, CmdResult, Failure};
 use crate::commit::Committer;
 use crate::config::{Config, LogFormat};
 use crate::metrics::Metrics;
 use crate::pipeline::Gateway;
 use crate::policy::Policy;
+use crate::tlog::TlogState;
 
 /// Sets up tracing once; logs go to stderr.
 pub fn init_logging(format: LogFormat) {
@@ -69,12 +75,28 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
     // Before the journal: a bad CA file must not leave a fresh audit log behind.
     let client =
         crate::upstream::client(&cfg).map_err(|e| Failure::usage(format!("upstream TLS: {e}")))?;
-    let journal = Journal::open(
-        &cfg.audit_log_path,
-        cfg.hmac_key.clone(),
-        JournalOptions::default(),
-    )
-    .map_err(|e| {
+    let log_key = match &cfg.log_key {
+        Some(p) => Some(
+            keyfile::load_ed25519_private(p)
+                .map_err(|e| Failure::usage(format!("--log-key {}: {e}", p.display())))?,
+        ),
+        None => {
+            tracing::warn!(
+                "no --log-key: checkpoints are OFF; truncation of the log's tail cannot be detected"
+            );
+            None
+        }
+    };
+    let jopts = JournalOptions {
+        transparency: log_key.clone().map(|k| TransparencyOptions {
+            log_key: k,
+            origin: cfg.origin.clone(),
+            every: cfg.checkpoint_every,
+            interval: cfg.checkpoint_interval,
+        }),
+        ..JournalOptions::default()
+    };
+    let journal = Journal::open(&cfg.audit_log_path, cfg.hmac_key.clone(), jopts).map_err(|e| {
         Failure::new(
             exit::CANT_CREATE,
             format!("audit log {}: {e}", cfg.audit_log_path.display()),
@@ -83,18 +105,86 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
     for t in journal.recovered() {
         tracing::warn!(bytes = t.bytes, saved_to = %t.saved_to.display(), "torn last line of the audit log moved aside and recorded");
     }
+    let shared = journal.transparency();
     let writer = JournalWriter::spawn(journal, WriterOptions::default())
         .map_err(|e| Failure::new(exit::CANT_CREATE, format!("journal writer: {e}")))?;
     let signer = receipt_signer(&cfg)?;
     let committer = Committer::new(writer.handle(), Some(signer));
+    let tlog = match (shared, log_key) {
+        (Some(shared), Some(k)) => Some(tlog_state(&cfg, shared, &k)?),
+        _ => None,
+    };
     let gw = Arc::new(Gateway {
         cfg,
         policy,
         committer,
         client,
         metrics: Metrics::default(),
+        tlog,
     });
     Ok((gw, writer))
+}
+
+fn tlog_state(
+    cfg: &Config,
+    shared: Arc<Shared>,
+    log_key: &SigningKey,
+) -> Result<TlogState, Failure> {
+    let tree_path = sidecar(&cfg.audit_log_path, ".tree");
+    let tree = HashFile::open_read_only(&tree_path)
+        .map_err(|e| Failure::new(exit::CANT_CREATE, format!("{}: {e}", tree_path.display())))?;
+    let vkey = note::vkey(&cfg.origin, &log_key.verifying_key())
+        .map_err(|e| Failure::usage(format!("--origin: {e}")))?;
+    let receipt_key = match &cfg.receipt_key {
+        Some(p) => {
+            let k = keyfile::load_ed25519_private(p)
+                .map_err(|e| Failure::usage(format!("--receipt-key {}: {e}", p.display())))?;
+            if k.verifying_key() == log_key.verifying_key() {
+                return Err(Failure::usage(
+                    "the receipt key must differ from the log key",
+                ));
+            }
+            Some((keyfile::default_key_id(&k.verifying_key()), k))
+        }
+        None => None,
+    };
+    let anchors = Arc::new(crate::anchor::load(&sidecar(
+        &cfg.audit_log_path,
+        ".anchors",
+    )));
+    Ok(TlogState {
+        shared,
+        tree: std::sync::Mutex::new(tree),
+        vkey,
+        origin: cfg.origin.clone(),
+        log_path: cfg.audit_log_path.clone(),
+        anchors,
+        receipt_key,
+    })
+}
+
+/// Starts RFC 3161 anchoring when a TSA is configured (needs a runtime).
+fn spawn_anchorer(gw: &Gateway) -> Result<(), Failure> {
+    let (Some(url), Some(root), Some(tlog)) = (&gw.cfg.tsa_url, &gw.cfg.tsa_root, &gw.tlog) else {
+        return Ok(());
+    };
+    let pem = std::fs::read(root)
+        .map_err(|e| Failure::usage(format!("--tsa-root {}: {e}", root.display())))?;
+    let roots = signet_audit::tsp::TrustRoots::from_pem(&pem)
+        .map_err(|e| Failure::usage(format!("--tsa-root {}: {e}", root.display())))?;
+    let a = crate::anchor::Anchorer {
+        url: url.clone(),
+        roots,
+        path: sidecar(&gw.cfg.audit_log_path, ".anchors"),
+        shared: tlog.shared.clone(),
+        anchors: tlog.anchors.clone(),
+    };
+    let poll = gw
+        .cfg
+        .checkpoint_interval
+        .min(std::time::Duration::from_secs(1));
+    tokio::spawn(a.run(poll));
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -127,6 +217,7 @@ pub fn serve(cfg: Config) -> CmdResult {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}"))
         })?;
+        spawn_anchorer(&gw)?;
         announce(&gw, listener.local_addr().unwrap_or(listen), tls.is_some());
         crate::server::serve(gw.clone(), listener, tls, shutdown_signal()).await;
         drop(gw);

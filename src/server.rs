@@ -117,9 +117,22 @@ async fn own_endpoint(gw: &Gateway, req: &Request<Incoming>) -> Option<Response<
             StatusCode::OK,
             "text/plain; version=0.0.4",
             gw.metrics
-                .render(gw.committer.handle().stats(), gw.committer.healthy()),
+                .render(gw.committer.handle().stats(), gw.committer.healthy())
+                + &gw.tlog.as_ref().map(|t| t.metrics()).unwrap_or_default(),
         ),
-        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        p => match gw
+            .tlog
+            .as_ref()
+            .and_then(|t| t.answer(p, req.uri().query()))
+        {
+            Some(r) => r,
+            None if gw.tlog.is_none() && p.starts_with("/signet/v1/") => text(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "transparency is off: start the gateway with --log-key\n",
+            ),
+            None => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        },
     })
 }
 

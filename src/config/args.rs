@@ -88,6 +88,28 @@ pub struct ServeArgs {
     /// CA certificates (PEM) trusted for an https upstream [env: SIGNET_UPSTREAM_CA]
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Option<PathBuf>,
+    /// Ed25519 log key, PKCS#8 PEM, signing checkpoints (checkpoints off without it)
+    /// [env: SIGNET_LOG_KEY]
+    #[arg(long, value_name = "FILE")]
+    pub log_key: Option<PathBuf>,
+    /// Checkpoint origin (signed-note key name) [env: SIGNET_ORIGIN]
+    /// [default: <hostname>/signet-audit]
+    #[arg(long, value_name = "NAME")]
+    pub origin: Option<String>,
+    /// Sign a checkpoint every N entries [env: SIGNET_CHECKPOINT_EVERY] [default: 256]
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<String>,
+    /// Sign a checkpoint at least every T milliseconds when entries are pending
+    /// [env: SIGNET_CHECKPOINT_INTERVAL_MS] [default: 1000]
+    #[arg(long = "checkpoint-interval-ms", value_name = "T")]
+    pub checkpoint_interval_ms: Option<String>,
+    /// RFC 3161 time-stamping authority anchoring checkpoints; needs --log-key and
+    /// --tsa-root [env: SIGNET_TSA_URL]
+    #[arg(long, value_name = "URL")]
+    pub tsa_url: Option<String>,
+    /// Root certificate(s) (PEM) that TSA tokens are verified against [env: SIGNET_TSA_ROOT]
+    #[arg(long, value_name = "PEM")]
+    pub tsa_root: Option<PathBuf>,
     /// Write an intent entry before forwarding [env: SIGNET_TWO_PHASE]
     #[arg(long)]
     pub two_phase: bool,

@@ -82,6 +82,19 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub upstream_ca: Option<PathBuf>,
+    /// Ed25519 log key (PKCS#8 PEM) signing checkpoints; checkpoints are off when `None`.
+    pub log_key: Option<PathBuf>,
+    /// Checkpoint origin line and signed-note key name: printable ASCII, no space, no `+`.
+    pub origin: String,
+    /// Sign a checkpoint after this many new entries.
+    pub checkpoint_every: u64,
+    /// Sign a checkpoint after this long when entries are pending.
+    pub checkpoint_interval: Duration,
+    /// RFC 3161 TSA anchoring checkpoints (`http`/`https`, absolute); set only with
+    /// `log_key` and `tsa_root`.
+    pub tsa_url: Option<http::Uri>,
+    /// Root certificate(s) (PEM) TSA tokens are verified against; set whenever `tsa_url` is.
+    pub tsa_root: Option<PathBuf>,
     /// `[policy]`, or `None` when the config has none (the safe default policy runs).
     pub policy: Option<PolicyConfig>,
     /// `[dangerous] open_policy = true`: run with no checks.
@@ -108,6 +121,27 @@ pub mod defaults {
     /// Lower case: `http::HeaderName::from_static` requires it (sent as `x-signet-receipt`,
     /// header names are case-insensitive).
     pub const RECEIPT_HEADER_NAME: &str = "x-signet-receipt";
+    pub const CHECKPOINT_EVERY: u64 = 256;
+    pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(1000);
+    /// Where the default origin's host name is read.
+    pub const HOSTNAME_FILE: &str = "/proc/sys/kernel/hostname";
+    /// Appended to the host name to make the default origin.
+    pub const ORIGIN_SUFFIX: &str = "/signet-audit";
+
+    /// The default origin: `<hostname>/signet-audit`, the host name read from
+    /// [`HOSTNAME_FILE`].
+    pub fn origin() -> String {
+        origin_for(std::fs::read_to_string(HOSTNAME_FILE).ok().as_deref())
+    }
+
+    /// `<hostname>/signet-audit` with `hostname` trimmed; `localhost` when it is absent,
+    /// empty, or would not make a valid origin.
+    pub fn origin_for(hostname: Option<&str>) -> String {
+        hostname
+            .map(|h| format!("{}{ORIGIN_SUFFIX}", h.trim()))
+            .filter(|o| super::parse::origin(o).is_ok() && o.len() > ORIGIN_SUFFIX.len())
+            .unwrap_or_else(|| format!("localhost{ORIGIN_SUFFIX}"))
+    }
 }
 
 impl fmt::Debug for Config {
@@ -134,6 +168,12 @@ impl fmt::Debug for Config {
             tls_cert,
             tls_key,
             upstream_ca,
+            log_key,
+            origin,
+            checkpoint_every,
+            checkpoint_interval,
+            tsa_url,
+            tsa_root,
             policy,
             open_policy,
         } = self;
@@ -161,6 +201,12 @@ impl fmt::Debug for Config {
             .field("tls_cert", tls_cert)
             .field("tls_key", tls_key)
             .field("upstream_ca", upstream_ca)
+            .field("log_key", log_key)
+            .field("origin", origin)
+            .field("checkpoint_every", checkpoint_every)
+            .field("checkpoint_interval", checkpoint_interval)
+            .field("tsa_url", tsa_url)
+            .field("tsa_root", tsa_root)
             .field("policy", policy)
             .field("open_policy", open_policy)
             .finish()

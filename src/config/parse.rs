@@ -167,3 +167,99 @@ pub(super) fn path(value: &str) -> Result<PathBuf, String> {
         Ok(PathBuf::from(value))
     }
 }
+
+/// Longest checkpoint origin accepted, in bytes.
+pub(super) const MAX_ORIGIN_LEN: usize = 128;
+
+/// A checkpoint origin, also the signed-note key name: 1 to 128 characters of printable
+/// ASCII without space or `+` (signed-note key names cannot hold either).
+pub(super) fn origin(value: &str) -> Result<String, String> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Err("the origin is empty".to_owned());
+    }
+    if t.len() > MAX_ORIGIN_LEN {
+        return Err(format!(
+            "{} is longer than {MAX_ORIGIN_LEN} characters",
+            quote(value)
+        ));
+    }
+    if !t.bytes().all(|b| b.is_ascii_graphic() && b != b'+') {
+        return Err(format!(
+            "{} is not an origin (printable ASCII without spaces or '+', e.g. example.com/log)",
+            quote(value)
+        ));
+    }
+    Ok(t.to_owned())
+}
+
+/// A whole number in `min..=max`.
+fn count_in(value: &str, min: u64, max: u64, what: &str) -> Result<u64, String> {
+    let t = value.trim();
+    let n = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        t.parse::<u64>().ok()
+    } else {
+        None
+    };
+    match n {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        Some(_) => Err(format!(
+            "{} is out of range ({min} to {max} {what})",
+            quote(value)
+        )),
+        None => Err(format!("{} is not a number of {what}", quote(value))),
+    }
+}
+
+/// Entries between checkpoints: 1 to 1 000 000.
+pub(super) fn checkpoint_every(value: &str) -> Result<u64, String> {
+    count_in(value, 1, 1_000_000, "entries")
+}
+
+/// Time between checkpoints in whole milliseconds: 10 ms to one hour.
+pub(super) fn checkpoint_interval_ms(value: &str) -> Result<Duration, String> {
+    count_in(value, 10, 3_600_000, "milliseconds").map(Duration::from_millis)
+}
+
+/// An absolute `http` or `https` URL of an RFC 3161 time-stamping authority. User
+/// information is refused without echo (the message could otherwise show a password).
+pub(super) fn tsa_url(value: &str) -> Result<http::Uri, String> {
+    let t = value.trim();
+    let authority = t.split_once("://").map_or("", |(_, rest)| rest);
+    if authority
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .contains('@')
+    {
+        return Err(
+            "the URL carries user information (user:password@); it is not accepted".to_owned(),
+        );
+    }
+    // `http::Uri` drops a fragment without a word; look at the text itself.
+    if t.contains('#') {
+        return Err(format!("{} has a fragment", quote(value)));
+    }
+    let uri = t
+        .parse::<http::Uri>()
+        .map_err(|_| format!("{} is not a URL", quote(value)))?;
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+        Some(s) => {
+            return Err(format!(
+                "{} has scheme {s}; use http or https",
+                quote(value)
+            ));
+        }
+        None => {
+            return Err(format!(
+                "{} is not an absolute URL (http://... or https://...)",
+                quote(value)
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("{} has no host", quote(value)));
+    }
+    Ok(uri)
+}

@@ -40,6 +40,12 @@ pub(super) struct RawConfig {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub upstream_ca: Option<String>,
+    pub log_key: Option<String>,
+    pub origin: Option<String>,
+    pub checkpoint_every: Option<i64>,
+    pub checkpoint_interval_ms: Option<i64>,
+    pub tsa_url: Option<String>,
+    pub tsa_root: Option<String>,
     pub policy: Option<PolicyConfig>,
     pub dangerous: Option<RawDangerous>,
     /// Refused with a message; the value is skipped, never stored.

@@ -6,7 +6,7 @@
 //! values (HMAC secret, upstream API key) never appear in a message.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::env::{Env, non_empty};
@@ -75,6 +75,32 @@ const TWO_PHASE: Names = names("--two-phase", "SIGNET_TWO_PHASE", "two_phase");
 const TLS_CERT: Names = names("--tls-cert", "SIGNET_TLS_CERT", "tls_cert");
 const TLS_KEY: Names = names("--tls-key", "SIGNET_TLS_KEY", "tls_key");
 const UPSTREAM_CA: Names = names("--upstream-ca", "SIGNET_UPSTREAM_CA", "upstream_ca");
+const LOG_KEY: Names = names("--log-key", "SIGNET_LOG_KEY", "log_key");
+const ORIGIN: Names = names("--origin", "SIGNET_ORIGIN", "origin");
+const CHECKPOINT_EVERY: Names = names(
+    "--checkpoint-every",
+    "SIGNET_CHECKPOINT_EVERY",
+    "checkpoint_every",
+);
+const CHECKPOINT_INTERVAL: Names = names(
+    "--checkpoint-interval-ms",
+    "SIGNET_CHECKPOINT_INTERVAL_MS",
+    "checkpoint_interval_ms",
+);
+const TSA_URL: Names = names("--tsa-url", "SIGNET_TSA_URL", "tsa_url");
+const TSA_ROOT: Names = names("--tsa-root", "SIGNET_TSA_ROOT", "tsa_root");
+
+/// The checkpoint and anchoring settings, each `None` when absent or bad.
+struct Transparency {
+    /// Where the log key came from, for messages.
+    log_key_origin: Option<String>,
+    log_key: Option<PathBuf>,
+    origin: Option<String>,
+    every: Option<u64>,
+    interval: Option<Duration>,
+    tsa_url: Option<http::Uri>,
+    tsa_root: Option<PathBuf>,
+}
 
 /// One value found in some layer.
 struct Picked {
@@ -314,6 +340,10 @@ impl<'a> Resolver<'a> {
             raw.and_then(|r| r.upstream_ca.as_ref()),
         );
         let upstream_ca = self.existing_file(upstream_ca);
+        let t = self.transparency();
+        if let (Some(o), Some(l), Some(r)) = (&t.log_key_origin, &t.log_key, &receipt_key) {
+            self.distinct_keys(o, l, r);
+        }
         // No `[policy]` table: the safe default policy runs (built by the policy module).
         let policy = raw.and_then(|r| r.policy.clone());
         for m in policy.iter().flat_map(PolicyConfig::validate) {
@@ -365,6 +395,12 @@ impl<'a> Resolver<'a> {
             tls_cert,
             tls_key,
             upstream_ca,
+            log_key: t.log_key,
+            origin: t.origin.unwrap_or_else(defaults::origin),
+            checkpoint_every: t.every.unwrap_or(defaults::CHECKPOINT_EVERY),
+            checkpoint_interval: t.interval.unwrap_or(defaults::CHECKPOINT_INTERVAL),
+            tsa_url: t.tsa_url,
+            tsa_root: t.tsa_root,
             policy,
             open_policy,
         })
@@ -409,6 +445,98 @@ impl<'a> Resolver<'a> {
             _ => {}
         }
         (self.existing_file(cert), self.existing_file(key))
+    }
+
+    /// Log key, origin, checkpoint cadence and RFC 3161 anchoring. A TSA URL needs a log
+    /// key (it anchors checkpoints) and a TSA root (tokens are always verified); their
+    /// absence is reported only when the whole configuration is known
+    /// ([`Self::missing_is_error`]).
+    fn transparency(&mut self) -> Transparency {
+        let a = self.args;
+        let raw = self.raw();
+        let int = |v: Option<i64>| v.map(|n| n.to_string());
+        let log_key = self.path(
+            LOG_KEY,
+            a.log_key.as_ref(),
+            raw.and_then(|r| r.log_key.as_ref()),
+        );
+        let origin = self.value(
+            ORIGIN,
+            a.origin.clone(),
+            raw.and_then(|r| r.origin.clone()),
+            parse::origin,
+        );
+        let every = self.value(
+            CHECKPOINT_EVERY,
+            a.checkpoint_every.clone(),
+            int(raw.and_then(|r| r.checkpoint_every)),
+            parse::checkpoint_every,
+        );
+        let interval = self.value(
+            CHECKPOINT_INTERVAL,
+            a.checkpoint_interval_ms.clone(),
+            int(raw.and_then(|r| r.checkpoint_interval_ms)),
+            parse::checkpoint_interval_ms,
+        );
+        let tsa = self.pick(
+            TSA_URL,
+            a.tsa_url.clone(),
+            raw.and_then(|r| r.tsa_url.clone()),
+        );
+        let tsa_url = tsa.as_ref().and_then(|p| {
+            parse::tsa_url(&p.text)
+                .map_err(|m| self.errors.push(format!("{}: {m}", p.origin)))
+                .ok()
+        });
+        let tsa_origin = tsa.map(|p| p.origin);
+        let tsa_root = self.path(
+            TSA_ROOT,
+            a.tsa_root.as_ref(),
+            raw.and_then(|r| r.tsa_root.as_ref()),
+        );
+        if let Some(origin) = &tsa_origin
+            && self.missing_is_error()
+        {
+            if log_key.is_none() {
+                self.errors.push(format!(
+                    "{origin}: anchoring needs checkpoints: set a log key too (--log-key, SIGNET_LOG_KEY or log_key)"
+                ));
+            }
+            if tsa_root.is_none() {
+                self.errors.push(format!(
+                    "{origin}: TSA tokens are always verified: set a TSA root too (--tsa-root, SIGNET_TSA_ROOT or tsa_root)"
+                ));
+            }
+        }
+        if let (None, Some((origin, _))) = (&tsa_origin, &tsa_root) {
+            self.warnings.push(format!(
+                "{origin}: no TSA URL is set (--tsa-url, SIGNET_TSA_URL or tsa_url), so checkpoints are not anchored and the TSA root is unused"
+            ));
+        }
+        Transparency {
+            log_key_origin: log_key.as_ref().map(|(o, _)| o.clone()),
+            log_key: self.existing_file(log_key),
+            origin,
+            every,
+            interval,
+            tsa_url,
+            tsa_root: self.existing_file(tsa_root),
+        }
+    }
+
+    /// The log key and the receipt key must be different keys (ARCHITECTURE: receipts
+    /// are signed with a key separate from the log key); the same file is refused.
+    fn distinct_keys(&mut self, origin: &str, log_key: &Path, receipt_key: &Path) {
+        let same = match (log_key.canonicalize(), receipt_key.canonicalize()) {
+            (Ok(l), Ok(r)) => l == r,
+            _ => log_key == receipt_key,
+        };
+        if same {
+            self.errors.push(format!(
+                "{origin}: {} is also the receipt key; use separate keys for checkpoints and receipts",
+                log_key.display()
+            ));
+        }
     }
 
     fn warn_weakened(&mut self, open_policy: bool, shadow: bool, strict: bool) {

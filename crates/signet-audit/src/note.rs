@@ -133,10 +133,10 @@ pub fn vkey(name: &str, key: &VerifyingKey) -> Result<String, NoteError> {
 /// Parses a verifier key text, checking that its key ID matches.
 pub fn parse_vkey(text: &str) -> Result<Verifier, NoteError> {
     let bad = NoteError::BadVerifierKey;
-    let mut parts = text.split('+');
-    let (Some(name), Some(id), Some(key), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // The name cannot contain '+', the key ID is hex: split at the first two '+' only,
+    // since the base64 key itself may contain '+'.
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad("expected name+id+key"));
     };
     if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -153,3 +153,15 @@ fn golden_note_tamper_table() {
         Err(NoteError::OriginMismatch { .. })
     ));
 }
+
+/// A verifier key whose base64 holds '+' must parse (regression: it was split on
+/// every '+').
+#[test]
+fn vkey_with_plus_in_base64_parses() {
+    for seed in 0u8..=255 {
+        let k = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]).verifying_key();
+        let v = signet_audit::note::vkey("gw.test/log", &k).unwrap();
+        let parsed = signet_audit::note::parse_vkey(&v).unwrap_or_else(|e| panic!("{v}: {e}"));
+        assert_eq!(parsed.key(), &k);
+    }
+}

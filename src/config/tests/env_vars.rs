@@ -203,6 +203,67 @@ fn env_signet_max_inspect_bytes() {
 }
 
 #[test]
+fn env_signet_log_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = write(dir.path(), "log.pem", "pem");
+    let c = with_env(&[("SIGNET_LOG_KEY", k.to_str().unwrap())]);
+    assert_eq!(c.log_key, Some(k));
+}
+
+#[test]
+fn env_signet_origin() {
+    let c = with_env(&[("SIGNET_ORIGIN", "audit.example.com/signet")]);
+    assert_eq!(c.origin, "audit.example.com/signet");
+}
+
+#[test]
+fn env_signet_checkpoint_every() {
+    assert_eq!(
+        with_env(&[("SIGNET_CHECKPOINT_EVERY", "1")]).checkpoint_every,
+        1
+    );
+    let c = with_env(&[("SIGNET_CHECKPOINT_EVERY", "1000000")]);
+    assert_eq!(c.checkpoint_every, 1_000_000);
+}
+
+#[test]
+fn env_signet_checkpoint_interval_ms() {
+    let c = with_env(&[("SIGNET_CHECKPOINT_INTERVAL_MS", "10")]);
+    assert_eq!(c.checkpoint_interval, Duration::from_millis(10));
+    let c = with_env(&[("SIGNET_CHECKPOINT_INTERVAL_MS", "3600000")]);
+    assert_eq!(c.checkpoint_interval, Duration::from_secs(3600));
+}
+
+#[test]
+fn env_signet_tsa_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = write(dir.path(), "log.pem", "pem");
+    let root = write(dir.path(), "root.pem", "pem");
+    let c = with_env(&[
+        ("SIGNET_LOG_KEY", k.to_str().unwrap()),
+        ("SIGNET_TSA_ROOT", root.to_str().unwrap()),
+        ("SIGNET_TSA_URL", "https://freetsa.example/tsr?x=1"),
+    ]);
+    let u = c.tsa_url.unwrap();
+    assert_eq!(u.scheme_str(), Some("https"));
+    assert_eq!(u.host(), Some("freetsa.example"));
+    assert_eq!(u.path_and_query().unwrap().as_str(), "/tsr?x=1");
+}
+
+#[test]
+fn env_signet_tsa_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = write(dir.path(), "log.pem", "pem");
+    let root = write(dir.path(), "root.pem", "pem");
+    let c = with_env(&[
+        ("SIGNET_LOG_KEY", k.to_str().unwrap()),
+        ("SIGNET_TSA_URL", "http://127.0.0.1:3180"),
+        ("SIGNET_TSA_ROOT", root.to_str().unwrap()),
+    ]);
+    assert_eq!(c.tsa_root, Some(root));
+}
+
+#[test]
 fn empty_env_values_count_as_unset() {
     let c = with_env(&[
         ("SIGNET_PORT", ""),

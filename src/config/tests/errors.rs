@@ -145,6 +145,179 @@ fn bad_numbers_and_names() {
 }
 
 #[test]
+fn bad_transparency_values() {
+    let long = format!("{}/log", "h".repeat(125));
+    let cases = [
+        ("SIGNET_ORIGIN", "has space/log"),
+        ("SIGNET_ORIGIN", "a+b/log"),
+        ("SIGNET_ORIGIN", "tab\there"),
+        ("SIGNET_ORIGIN", "caf\u{e9}.example/log"),
+        ("SIGNET_ORIGIN", "nul\u{0}x"),
+        ("SIGNET_ORIGIN", long.as_str()),
+        ("SIGNET_CHECKPOINT_EVERY", "0"),
+        ("SIGNET_CHECKPOINT_EVERY", "1000001"),
+        ("SIGNET_CHECKPOINT_EVERY", "-1"),
+        ("SIGNET_CHECKPOINT_EVERY", "1e3"),
+        ("SIGNET_CHECKPOINT_INTERVAL_MS", "9"),
+        ("SIGNET_CHECKPOINT_INTERVAL_MS", "3600001"),
+        ("SIGNET_CHECKPOINT_INTERVAL_MS", "1.5"),
+        ("SIGNET_LOG_KEY", "/nonexistent/log.pem"),
+        ("SIGNET_LOG_KEY", "/"),
+        ("SIGNET_TSA_ROOT", "/nonexistent/root.pem"),
+    ];
+    for (var, value) in cases {
+        let e = errs(&ServeArgs::default(), &base(&[(var, value)]));
+        assert_eq!(e.len(), 1, "{var}={value}: {e:?}");
+        assert!(
+            e[0].starts_with(&format!("{var}: ")),
+            "{var}={value}: {e:?}"
+        );
+    }
+    // 128 characters is the limit, inclusive.
+    let max = format!("{}/log", "h".repeat(124));
+    assert_eq!(with_env(&[("SIGNET_ORIGIN", &max)]).origin, max);
+}
+
+#[test]
+fn bad_tsa_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = write(dir.path(), "log.pem", "pem");
+    let root = write(dir.path(), "root.pem", "pem");
+    for bad in [
+        "ftp://tsa.example/",
+        "tsa.example/tsr",
+        "/tsr",
+        "http://",
+        "https://user:SUPERSECRET@tsa.example/",
+        "http://tsa.example/#frag",
+        "not a url",
+    ] {
+        let env = base(&[
+            ("SIGNET_LOG_KEY", k.to_str().unwrap()),
+            ("SIGNET_TSA_ROOT", root.to_str().unwrap()),
+            ("SIGNET_TSA_URL", bad),
+        ]);
+        let e = errs(&ServeArgs::default(), &env);
+        assert_eq!(e.len(), 1, "{bad}: {e:?}");
+        assert!(e[0].starts_with("SIGNET_TSA_URL: "), "{bad}: {e:?}");
+        assert!(!e[0].contains("SUPERSECRET"), "{e:?}");
+    }
+}
+
+#[test]
+fn tsa_url_needs_log_key_and_tsa_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = write(dir.path(), "log.pem", "pem");
+    let root = write(dir.path(), "root.pem", "pem");
+    let url = ("SIGNET_TSA_URL", "https://tsa.example/");
+
+    let e = errs(
+        &ServeArgs::default(),
+        &base(&[url, ("SIGNET_TSA_ROOT", root.to_str().unwrap())]),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("SIGNET_TSA_URL: anchoring needs checkpoints"),
+        "{e:?}"
+    );
+
+    let e = errs(
+        &ServeArgs::default(),
+        &base(&[url, ("SIGNET_LOG_KEY", k.to_str().unwrap())]),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("SIGNET_TSA_URL: TSA tokens are always verified"),
+        "{e:?}"
+    );
+
+    let args = ServeArgs {
+        tsa_url: Some("http://tsa.example".into()),
+        ..ServeArgs::default()
+    };
+    let e = errs(&args, &base(&[]));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e.iter().all(|m| m.starts_with("--tsa-url: ")), "{e:?}");
+
+    // A log key that is named but missing is reported once, not also as absent.
+    let e = errs(
+        &ServeArgs::default(),
+        &base(&[
+            url,
+            ("SIGNET_LOG_KEY", "/nonexistent/log.pem"),
+            ("SIGNET_TSA_ROOT", root.to_str().unwrap()),
+        ]),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("SIGNET_LOG_KEY: cannot read"), "{e:?}");
+}
+
+#[test]
+fn tsa_root_without_tsa_url_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = write(dir.path(), "root.pem", "pem");
+    let (c, w) = ok(
+        &ServeArgs::default(),
+        &base(&[("SIGNET_TSA_ROOT", root.to_str().unwrap())]),
+    );
+    assert_eq!(c.tsa_root, Some(root));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("SIGNET_TSA_ROOT: no TSA URL"), "{w:?}");
+}
+
+#[test]
+fn log_key_and_receipt_key_must_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = write(dir.path(), "key.pem", "pem");
+    let f = write(dir.path(), "s.toml", "log_key = \"./key.pem\"\n");
+    let env = base(&[("SIGNET_RECEIPT_KEY", k.to_str().unwrap())]);
+    let e = errs(&args_with_config(&f), &env);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!("{}: log_key: ", f.display())),
+        "{e:?}"
+    );
+    assert!(e[0].contains("also the receipt key"), "{e:?}");
+}
+
+#[test]
+fn toml_transparency_errors_name_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "signet.toml",
+        "origin = \"a b\"\ncheckpoint_every = 0\ncheckpoint_interval_ms = -1\ntsa_url = \"ftp://x\"\ntsa_root = \"missing.pem\"\nlog_key = \"missing.pem\"\n",
+    );
+    let e = errs(&args_with_config(&f), &base(&[]));
+    let shown = f.display().to_string();
+    for key in [
+        "origin",
+        "checkpoint_every",
+        "checkpoint_interval_ms",
+        "tsa_url",
+        "tsa_root",
+        "log_key",
+    ] {
+        let p = format!("{shown}: {key}: ");
+        assert!(e.iter().any(|m| m.starts_with(&p)), "no {p:?} in {e:#?}");
+    }
+    assert_eq!(e.len(), 6, "{e:#?}");
+}
+
+#[test]
+fn check_file_leaves_tsa_requirements_to_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "signet.toml",
+        "tsa_url = \"https://tsa.example\"\n",
+    );
+    assert_eq!(check_file(&f).unwrap(), Vec::<String>::new());
+    let f = write(dir.path(), "b.toml", "tsa_url = \"ftp://tsa.example\"\n");
+    assert_eq!(check_file(&f).unwrap_err().len(), 1);
+}
+
+#[test]
 fn unreadable_config_file_names_the_path_only() {
     let args = args_with_config(Path::new("/nonexistent/signet.toml"));
     let e = errs(&args, &HashMap::new());

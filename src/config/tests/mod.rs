@@ -95,7 +95,44 @@ fn defaults_when_only_required_values_are_set() {
     assert!(c.upstream_api_key.is_none());
     assert!(!c.two_phase);
     assert!(c.tls_cert.is_none() && c.tls_key.is_none() && c.upstream_ca.is_none());
+    assert!(c.log_key.is_none(), "checkpoints are off by default");
+    assert_eq!(c.origin, defaults::origin());
+    assert!(c.origin.ends_with("/signet-audit"), "{}", c.origin);
+    assert_eq!(c.checkpoint_every, 256);
+    assert_eq!(c.checkpoint_interval, Duration::from_millis(1000));
+    assert!(c.tsa_url.is_none() && c.tsa_root.is_none());
     assert!(!c.open_policy);
+}
+
+#[test]
+fn default_origin_comes_from_the_host_name() {
+    assert_eq!(defaults::origin_for(Some("gw-1\n")), "gw-1/signet-audit");
+    assert_eq!(
+        defaults::origin_for(Some("  h.example  ")),
+        "h.example/signet-audit"
+    );
+    for bad in [
+        None,
+        Some(""),
+        Some("\n"),
+        Some("a b"),
+        Some("a+b"),
+        Some("h\u{e9}"),
+    ] {
+        assert_eq!(
+            defaults::origin_for(bad),
+            "localhost/signet-audit",
+            "{bad:?}"
+        );
+    }
+    let long = "h".repeat(200);
+    assert_eq!(defaults::origin_for(Some(&long)), "localhost/signet-audit");
+    match std::fs::read_to_string(defaults::HOSTNAME_FILE) {
+        Ok(h) if !h.trim().is_empty() => {
+            assert_eq!(defaults::origin(), format!("{}/signet-audit", h.trim()));
+        }
+        _ => assert_eq!(defaults::origin(), "localhost/signet-audit"),
+    }
 }
 
 // ---- flags ----
@@ -108,6 +145,8 @@ fn every_flag_reaches_config() {
     let cert = write(dir.path(), "c.pem", "c");
     let key = write(dir.path(), "k.pem", "k");
     let ca = write(dir.path(), "ca.pem", "ca");
+    let lk = write(dir.path(), "log.pem", "l");
+    let root = write(dir.path(), "tsa-root.pem", "t");
     let args = ServeArgs {
         upstream: Some("http://api:8080".into()),
         host: Some("0.0.0.0".into()),
@@ -125,6 +164,12 @@ fn every_flag_reaches_config() {
         tls_cert: Some(cert.clone()),
         tls_key: Some(key.clone()),
         upstream_ca: Some(ca.clone()),
+        log_key: Some(lk.clone()),
+        origin: Some("flag.example/log".into()),
+        checkpoint_every: Some("16".into()),
+        checkpoint_interval_ms: Some("250".into()),
+        tsa_url: Some("https://tsa.example/tsr".into()),
+        tsa_root: Some(root.clone()),
         two_phase: true,
         verbose_errors: true,
     };
@@ -144,6 +189,15 @@ fn every_flag_reaches_config() {
         (c.tls_cert, c.tls_key, c.upstream_ca),
         (Some(cert), Some(key), Some(ca))
     );
+    assert_eq!(c.log_key, Some(lk));
+    assert_eq!(c.origin, "flag.example/log");
+    assert_eq!(c.checkpoint_every, 16);
+    assert_eq!(c.checkpoint_interval, Duration::from_millis(250));
+    assert_eq!(
+        c.tsa_url.map(|u| u.to_string()),
+        Some("https://tsa.example/tsr".to_owned())
+    );
+    assert_eq!(c.tsa_root, Some(root));
 }
 
 #[test]
@@ -266,7 +320,9 @@ fn toml_paths_are_relative_to_the_file() {
 #[test]
 fn every_toml_key_is_read() {
     let dir = tempfile::tempdir().unwrap();
-    for n in ["s.hex", "r.pem", "c.pem", "k.pem", "ca.pem"] {
+    for n in [
+        "s.hex", "r.pem", "c.pem", "k.pem", "ca.pem", "l.pem", "t.pem",
+    ] {
         write(dir.path(), n, HEX32_B);
     }
     let text = r#"
@@ -291,6 +347,12 @@ two_phase = true
 tls_cert = "c.pem"
 tls_key = "k.pem"
 upstream_ca = "ca.pem"
+log_key = "l.pem"
+origin = "toml.example/log"
+checkpoint_every = 1000
+checkpoint_interval_ms = 5000
+tsa_url = "http://127.0.0.1:3180/tsa"
+tsa_root = "t.pem"
 
 [policy]
 
@@ -315,6 +377,15 @@ open_policy = true
     assert_eq!(c.tls_cert, Some(d.join("c.pem")));
     assert_eq!(c.tls_key, Some(d.join("k.pem")));
     assert_eq!(c.upstream_ca, Some(d.join("ca.pem")));
+    assert_eq!(c.log_key, Some(d.join("l.pem")));
+    assert_eq!(c.origin, "toml.example/log");
+    assert_eq!(c.checkpoint_every, 1000);
+    assert_eq!(c.checkpoint_interval, Duration::from_secs(5));
+    assert_eq!(
+        c.tsa_url.map(|u| u.to_string()),
+        Some("http://127.0.0.1:3180/tsa".to_owned())
+    );
+    assert_eq!(c.tsa_root, Some(d.join("t.pem")));
     assert!(c.open_policy);
     assert!(w.iter().any(|w| w.contains("open_policy")), "{w:?}");
 }

@@ -1,0 +1,191 @@
+//! RFC 3161 anchoring of signed checkpoints, off the request path.
+//!
+//! Guarantees:
+//! - Runs as its own task: a slow, failing or lying TSA never blocks or fails a
+//!   request. Requests time out after 10 s; failures back off (1 s doubling to 60 s)
+//!   and are retried; the number of checkpoints signed but not anchored is exported.
+//! - The TSA timestamps SHA-256 of the signed checkpoint note bytes, with a fresh
+//!   nonce and certReq. A response is stored only after it was fully verified
+//!   (status, imprint, nonce, CMS signature, ESSCertIDv2, chain to `--tsa-root` with
+//!   the timeStamping EKU at genTime); the TSA's original bytes are stored.
+//! - `<log>.anchors` is append-only, one canonical JSON line per anchored checkpoint,
+//!   written whole and fsync'd: `{"checkpoint_size":N,"note_sha256":"<hex>",
+//!   "token":"<base64 TimeStampResp>","ts_ns":T,"tsa_url":"…"}`.
+//! - Only the latest checkpoint is anchored when several are waiting: by consistency it
+//!   vouches for every earlier one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sha2::{Digest, Sha256};
+use signet_audit::json::{self, Map, Value};
+use signet_audit::transparency::Shared;
+use signet_audit::tsp::{self, TrustRoots};
+use signet_audit::util::{now_ns, to_hex};
+
+/// Anchors made so far, by checkpoint size (the TSA's response bytes).
+#[derive(Default)]
+pub struct Anchors {
+    pub by_size: Mutex<BTreeMap<u64, Vec<u8>>>,
+    pub failures: AtomicU64,
+    pub anchored: AtomicU64,
+    /// Size of the latest checkpoint anchored.
+    pub latest_size: AtomicU64,
+}
+
+impl Anchors {
+    pub fn token_for(&self, size: u64) -> Option<Vec<u8>> {
+        self.by_size.lock().ok()?.get(&size).cloned()
+    }
+}
+
+/// Loads `<log>.anchors` if present (tokens by checkpoint size).
+pub fn load(path: &std::path::Path) -> Anchors {
+    let a = Anchors::default();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return a;
+    };
+    if let Ok(mut m) = a.by_size.lock() {
+        for line in text.lines() {
+            let Ok((Value::Object(o), _)) = json::parse(line.as_bytes()) else {
+                continue;
+            };
+            let size = match o.get("checkpoint_size") {
+                Some(Value::Number(n)) => n.as_u64(),
+                _ => None,
+            };
+            let token = o
+                .get("token")
+                .and_then(Value::as_str)
+                .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok());
+            if let (Some(s), Some(t)) = (size, token) {
+                a.latest_size.fetch_max(s, Ordering::Relaxed);
+                m.insert(s, t);
+            }
+        }
+    }
+    a
+}
+
+/// What the anchoring task needs.
+pub struct Anchorer {
+    pub url: http::Uri,
+    pub roots: TrustRoots,
+    pub path: PathBuf,
+    pub shared: Arc<Shared>,
+    pub anchors: Arc<Anchors>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AnchorError {
+    #[error("TSA request failed: {0}")]
+    Request(String),
+    #[error("TSA answered HTTP {0}")]
+    Status(u16),
+    #[error("TSA response rejected: {0}")]
+    Invalid(String),
+    #[error("anchor file: {0}")]
+    Store(std::io::Error),
+}
+
+impl Anchorer {
+    /// Runs until the process ends.
+    pub async fn run(self, poll: Duration) {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            tokio::time::sleep(poll).await;
+            let Some(latest) = self.shared.latest() else {
+                continue;
+            };
+            if latest.size <= self.anchors.latest_size.load(Ordering::Relaxed) {
+                continue;
+            }
+            match self.anchor(&client, &latest.note, latest.size).await {
+                Ok(()) => backoff = Duration::from_secs(1),
+                Err(e) => {
+                    self.anchors.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(size = latest.size, error = %e, "checkpoint not anchored; will retry");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    async fn anchor(
+        &self,
+        client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+        note: &str,
+        size: u64,
+    ) -> Result<(), AnchorError> {
+        let digest: [u8; 32] = Sha256::digest(note.as_bytes()).into();
+        let (req_der, nonce) = tsp::request(&digest);
+        let req = http::Request::post(self.url.clone())
+            .header(http::header::CONTENT_TYPE, "application/timestamp-query")
+            .body(Full::new(Bytes::from(req_der)))
+            .map_err(|e| AnchorError::Request(e.to_string()))?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+            .await
+            .map_err(|_| AnchorError::Request("timed out".into()))?
+            .map_err(|e| AnchorError::Request(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(AnchorError::Status(resp.status().as_u16()));
+        }
+        let body = tokio::time::timeout(
+            Duration::from_secs(10),
+            Limited::new(resp.into_body(), 1 << 20).collect(),
+        )
+        .await
+        .map_err(|_| AnchorError::Request("response timed out".into()))?
+        .map_err(|e| AnchorError::Request(e.to_string()))?
+        .to_bytes();
+        tsp::verify_token(&body, &digest, Some(nonce.as_bytes()), &self.roots)
+            .map_err(|e| AnchorError::Invalid(e.to_string()))?;
+        let mut m = Map::new();
+        m.insert("checkpoint_size".into(), Value::from(size));
+        m.insert("note_sha256".into(), to_hex(&digest).into());
+        m.insert(
+            "token".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(&body)
+                .into(),
+        );
+        m.insert("ts_ns".into(), Value::from(now_ns()));
+        m.insert("tsa_url".into(), self.url.to_string().into());
+        let mut line = Vec::new();
+        json::write_canonical(&Value::Object(m), &mut line);
+        line.push(b'\n');
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)?;
+            f.write_all(&line)?;
+            f.sync_data()
+        })
+        .await
+        .map_err(|e| AnchorError::Store(std::io::Error::other(e.to_string())))?
+        .map_err(AnchorError::Store)?;
+        if let Ok(mut m) = self.anchors.by_size.lock() {
+            m.insert(size, body.to_vec());
+        }
+        self.anchors.latest_size.fetch_max(size, Ordering::Relaxed);
+        self.anchors.anchored.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(size, "checkpoint anchored");
+        Ok(())
+    }
+}

@@ -1,0 +1,254 @@
+//! The gateway with checkpoints, RFC 3161 anchoring (a real local OpenSSL TSA) and
+//! standalone receipts: everything it serves verifies with public material only.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use signet_audit::dsse::{Envelope, open_receipt};
+use signet_audit::keyfile;
+use signet_audit::merkle::{leaf_hash, verify_consistency};
+use signet_audit::note::{open_checkpoint, parse_tlog_proof, parse_vkey};
+use signet_audit::tsp::{TrustRoots, verify_token};
+use support::gateway::{self as gwt, ALICE, Reply};
+
+const OK_BODY: &str = r#"{"choices":[{"message":{"content":"fine"},"finish_reason":"stop"}]}"#;
+
+struct Tsa {
+    child: Child,
+    url: String,
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Tsa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(name)
+}
+
+fn start_tsa() -> Tsa {
+    let dir = tempfile::tempdir().unwrap();
+    let tsa = dir.path().join("tsa");
+    let o = Command::new("bash")
+        .arg(script("local-tsa.sh"))
+        .arg("init")
+        .arg(&tsa)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "TSA init (openssl required): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut child = Command::new("bash")
+        .arg(script("local-tsa.sh"))
+        .arg("serve")
+        .arg(&tsa)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let url = loop {
+        let l = lines.next().expect("TSA printed its URL").unwrap();
+        if let Some(u) = l.strip_prefix("TSA_URL=") {
+            break u.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Tsa {
+        child,
+        url,
+        root: tsa.join("ca.crt"),
+        _dir: dir,
+    }
+}
+
+fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    keyfile::generate_ed25519_files(&p, None, false).unwrap();
+    p
+}
+
+fn get(url: &str) -> (u16, String) {
+    let rt = tokio::runtime::Handle::current();
+    let g = tokio::task::block_in_place(|| rt.block_on(gwt::send("GET", url, &[], b"")));
+    (g.status, g.text())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_proofs_anchors_and_dsse_receipts_verify_offline() {
+    let tsa = start_tsa();
+    let keys = tempfile::tempdir().unwrap();
+    let log_key = keygen(keys.path(), "log.pem");
+    let receipt_key = keygen(keys.path(), "receipt.pem");
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let env = [
+        ("SIGNET_LOG_KEY", log_key.to_str().unwrap()),
+        ("SIGNET_RECEIPT_KEY", receipt_key.to_str().unwrap()),
+        ("SIGNET_ORIGIN", "gw.test/signet-audit"),
+        ("SIGNET_CHECKPOINT_EVERY", "3"),
+        ("SIGNET_CHECKPOINT_INTERVAL_MS", "100"),
+        ("SIGNET_TSA_URL", tsa.url.as_str()),
+        ("SIGNET_TSA_ROOT", tsa.root.to_str().unwrap()),
+    ];
+    let g = gwt::start(&up.url(), &env, None);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let owner = if i == 2 { vec![] } else { vec![ALICE] };
+        let r = gwt::send("POST", &g.url("/v1/x"), &owner, b"{}").await;
+        ids.push(r.header("x-signet-correlation-id").unwrap());
+    }
+
+    // The log key, as a signed-note verifier key.
+    let (status, vkey) = get(&g.url("/signet/v1/log-key"));
+    assert_eq!(status, 200);
+    let verifier = parse_vkey(vkey.trim()).unwrap_or_else(|e| panic!("vkey {vkey:?}: {e}"));
+    assert_eq!(verifier.name(), "gw.test/signet-audit");
+
+    // Wait until a checkpoint covers all 5 entries and it is anchored.
+    let anchors = g.log.with_file_name("audit.jsonl.anchors");
+    let mut note = String::new();
+    for _ in 0..100 {
+        let (s, n) = get(&g.url("/signet/v1/checkpoint"));
+        if s == 200 && open_checkpoint(&n, &verifier).unwrap().size == 5 && anchors.exists() {
+            let a = std::fs::read_to_string(&anchors).unwrap();
+            if a.contains("\"checkpoint_size\":5") {
+                note = n;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !note.is_empty(),
+        "no anchored checkpoint of size 5: {}",
+        g.stderr.lock().unwrap()
+    );
+    let cp = open_checkpoint(&note, &verifier).unwrap();
+
+    // Inclusion proof for entry 1 against it.
+    let lines = g.lines();
+    let (s, proof_text) = get(&g.url("/signet/v1/proof/inclusion?index=1&size=5"));
+    assert_eq!(s, 200, "{proof_text}");
+    let proof = parse_tlog_proof(&proof_text).unwrap();
+    let checked = proof
+        .verify(&leaf_hash(lines[1].as_bytes()), &verifier)
+        .expect("inclusion verifies");
+    assert_eq!(checked.root, cp.root);
+    assert!(
+        proof
+            .verify(&leaf_hash(lines[2].as_bytes()), &verifier)
+            .is_err(),
+        "proof must not fit another leaf"
+    );
+
+    // Consistency 3 -> 5 against the stored checkpoints.
+    let notes =
+        signet_audit::checkpoint_file::read_all(&g.log.with_file_name("audit.jsonl.checkpoints"))
+            .unwrap();
+    let old = notes
+        .iter()
+        .map(|n| open_checkpoint(n, &verifier).unwrap())
+        .find(|c| c.size == 3)
+        .expect("checkpoint at 3");
+    let (s, body) = get(&g.url("/signet/v1/proof/consistency?old=3&size=5"));
+    assert_eq!(s, 200);
+    let hashes: Vec<[u8; 32]> = body
+        .lines()
+        .map(|l| {
+            base64::engine::general_purpose::STANDARD
+                .decode(l)
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    verify_consistency(&hashes, 3, 5, &old.root, &cp.root).expect("consistency verifies");
+
+    // The anchor: a verified RFC 3161 token over SHA-256 of the signed note.
+    let roots = TrustRoots::from_pem(&std::fs::read(&tsa.root).unwrap()).unwrap();
+    let anchor_line = std::fs::read_to_string(&anchors).unwrap();
+    let last = anchor_line.lines().last().unwrap();
+    let token_b64 = last
+        .split("\"token\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(token_b64)
+        .unwrap();
+    let digest = Sha256::digest(note.as_bytes());
+    verify_token(&token, &digest, None, &roots).expect("anchor token verifies");
+
+    // The standalone receipt for entry 4: DSSE signed by the receipt key, carrying the
+    // line, its proof, the checkpoint and the token.
+    let (s, env_json) = get(&g.url(&format!("/signet/v1/receipts/{}", ids[4])));
+    assert_eq!(s, 200, "{env_json}");
+    let env = Envelope::from_json(env_json.as_bytes()).unwrap();
+    let rk = keyfile::load_ed25519_public(&receipt_key.with_file_name("receipt.pem.pub")).unwrap();
+    let stmt = open_receipt(&env, &[("", &rk)]).expect("receipt signature verifies");
+    assert_eq!(stmt.entry_line, lines[4]);
+    let p = parse_tlog_proof(stmt.tlog_proof.as_deref().unwrap()).unwrap();
+    p.verify(&leaf_hash(lines[4].as_bytes()), &verifier)
+        .expect("receipt proof verifies");
+    let tok = stmt
+        .rfc3161_token
+        .expect("receipt carries the anchor token");
+    verify_token(
+        &tok,
+        &Sha256::digest(stmt.checkpoint.unwrap().as_bytes()),
+        None,
+        &roots,
+    )
+    .expect("token verifies");
+    // The log key cannot pass for the receipt key.
+    let lk = keyfile::load_ed25519_private(&log_key)
+        .unwrap()
+        .verifying_key();
+    assert!(open_receipt(&env, &[("", &lk)]).is_err());
+
+    // Bad parameters, unknown entries.
+    assert_eq!(get(&g.url("/signet/v1/proof/inclusion?index=x")).0, 400);
+    assert_eq!(get(&g.url("/signet/v1/proof/inclusion?index=99")).0, 404);
+    assert_eq!(
+        get(&g.url("/signet/v1/receipts/00000000-0000-4000-8000-000000000000")).0,
+        404
+    );
+    // None of these probes wrote an entry.
+    assert_eq!(g.lines().len(), 5);
+    let m = gwt::send("GET", &g.url("/metrics"), &[], b"").await.text();
+    assert!(m.contains("signet_checkpoints_signed_total"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_log_key_transparency_is_off_and_says_so() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = gwt::start(&up.url(), &[], None);
+    let (s, body) = get(&g.url("/signet/v1/checkpoint"));
+    assert_eq!(s, 404);
+    assert!(body.contains("--log-key"));
+    assert!(
+        g.stderr.lock().unwrap().contains("checkpoints are OFF"),
+        "{}",
+        g.stderr.lock().unwrap()
+    );
+}
