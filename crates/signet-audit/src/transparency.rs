@@ -92,11 +92,16 @@ pub struct Shared {
     pub failures: AtomicU64,
     /// Checkpoints signed by this process.
     pub signed: AtomicU64,
+    error: Mutex<Option<String>>,
 }
 
 impl Shared {
     pub fn latest(&self) -> Option<Published> {
         self.latest.lock().ok().and_then(|g| g.clone())
+    }
+    /// Why checkpointing stopped, once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|g| g.clone())
     }
     fn publish(&self, p: Published) {
         if let Ok(mut g) = self.latest.lock() {
@@ -222,19 +227,19 @@ impl Transparency {
         if self.failed || self.since == 0 {
             return;
         }
-        if self.since >= self.opts.every || self.last_at.elapsed() >= self.opts.interval {
-            if let Err(e) = self.sign() {
-                self.fail(&e);
-            }
+        let due = self.since >= self.opts.every || self.last_at.elapsed() >= self.opts.interval;
+        if due && let Err(e) = self.sign() {
+            self.fail(&e);
         }
     }
 
     /// Signs a checkpoint now if any entry is not yet covered (used at shutdown).
     pub fn flush(&mut self) {
-        if !self.failed && self.since > 0 {
-            if let Err(e) = self.sign() {
-                self.fail(&e);
-            }
+        if !self.failed
+            && self.since > 0
+            && let Err(e) = self.sign()
+        {
+            self.fail(&e);
         }
     }
 
@@ -244,7 +249,9 @@ impl Transparency {
     }
 
     fn fail(&mut self, e: &dyn std::fmt::Display) {
-        let _ = e;
+        if let Ok(mut g) = self.shared.error.lock() {
+            *g = Some(e.to_string());
+        }
         self.failed = true;
         self.shared.failures.fetch_add(1, Ordering::Relaxed);
     }

@@ -1,6 +1,8 @@
 //! Every transparency-dev/merkle proof vector (195 files, `wantErr` honoured), the
 //! golden tree of `golden.json`, and property tests of the stores.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
