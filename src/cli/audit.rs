@@ -1,25 +1,35 @@
 //! `signet audit`: verify a log, read it for people, append an operator entry.
 //!
 //! Guarantees: `verify`, `show`, `tail` and `count` open the log read-only and never
-//! change it. `verify` exits 0 only when every line checks out, 2 on any integrity
-//! break, 64 on usage errors (no key), 66 when the log cannot be read; it always says
-//! whether truncation of the tail could have been detected.
+//! change it. `verify` exits 0 only when every check it ran passed, 2 on any integrity
+//! break, 64 on usage errors (no key at all, flags that need another), 66 when an input
+//! cannot be read; it always says whether truncation of the tail could have been
+//! detected, and says plainly when MACs were not checked (public keys only).
+//!
+//! With an HMAC key it checks the chain ([`verify::verify`]); with `--log-key` the
+//! signed checkpoints and their anchors against the log ([`tlog`]); both when both are
+//! given.
+
+mod report;
+mod tlog;
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use signet_audit::json::{Map, Value};
-use signet_audit::verify::{self, Report};
+use signet_audit::verify;
 
 use super::exit::{self, CmdResult, Failure};
 use super::read;
 use super::secrets::{KeyArgs, key_ring};
 
+pub use tlog::{load_log_key, load_roots};
+
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
-    /// Check every line's MAC, chain link, sequence and form
+    /// Check every line's MAC, chain link, sequence and form; with --log-key, the signed
+    /// checkpoints and their RFC 3161 anchors (public keys only)
     Verify(VerifyArgs),
     /// Print one entry, pretty
     Show(read::ShowArgs),
@@ -41,6 +51,21 @@ pub struct VerifyArgs {
     pub json: bool,
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// The log's signed-note verifier key (text from `signet keys vkey`, or a file
+    /// holding it): check signed checkpoints with public keys only
+    #[arg(long, value_name = "VKEY|FILE")]
+    pub log_key: Option<String>,
+    /// Signed checkpoints [default: <LOG>.checkpoints, when it exists]; needs --log-key
+    #[arg(long, value_name = "FILE")]
+    pub checkpoints: Option<PathBuf>,
+    /// PEM root certificate(s) of the TSA: every checkpoint must carry a valid RFC 3161
+    /// anchor, and entries' signet-style `_anchor`s are checked (with an HMAC key)
+    #[arg(long, value_name = "PEM")]
+    pub tsa_root: Option<PathBuf>,
+    /// RFC 3161 anchors of the checkpoints [default: <LOG>.anchors, when it exists];
+    /// needs --log-key and --tsa-root
+    #[arg(long, value_name = "FILE")]
+    pub anchors: Option<PathBuf>,
 }
 
 pub fn run(cmd: AuditCmd) -> CmdResult {
@@ -70,157 +95,45 @@ pub fn open_log(path: &Path) -> Result<BufReader<File>, Failure> {
     Ok(BufReader::with_capacity(1 << 16, f))
 }
 
-const NO_CHECKPOINT: &str =
-    "no checkpoint covers this log: entries cut from its end cannot be detected";
-
 fn run_verify(a: &VerifyArgs) -> CmdResult {
     let ring = key_ring(&a.keys, std::env::var("SIGNET_HMAC_SECRET").ok())?;
-    if ring.is_empty() {
+    let plan = tlog::plan(a)?;
+    if ring.is_empty() && plan.log_key.is_none() {
         return Err(Failure::usage(
-            "no HMAC key: set SIGNET_HMAC_SECRET, or pass --hmac-secret-file FILE or --key ID=FILE",
+            "no key: set SIGNET_HMAC_SECRET, or pass --hmac-secret-file FILE or --key ID=FILE to check MACs, or --log-key VKEY to check signed checkpoints with public keys only",
         ));
     }
-    let reader = open_log(&a.log)?;
-    let rep = verify::verify(reader, &ring).map_err(|e| {
-        Failure::new(
-            exit::NO_INPUT,
-            format!("error reading {}: {e}", a.log.display()),
-        )
-    })?;
+    let mut chain = match ring.is_empty() {
+        true => None,
+        false => Some(verify::verify(open_log(&a.log)?, &ring).map_err(|e| {
+            Failure::new(
+                exit::NO_INPUT,
+                format!("error reading {}: {e}", a.log.display()),
+            )
+        })?),
+    };
+    let outcome = tlog::run(&plan, &a.log, &ring)?;
+    if let Some(rep) = chain.as_mut()
+        && outcome.tail_truncation_detectable()
+    {
+        rep.tail_truncation_detectable = true;
+    }
+    let v = report::Verdict {
+        path: &a.log,
+        chain: chain.as_ref(),
+        tlog: &outcome,
+        plan: &plan,
+    };
     if a.json {
         let mut out = Vec::new();
-        signet_audit::json::write_canonical(&report_json(&a.log, &rep), &mut out);
+        signet_audit::json::write_canonical(&v.to_json(), &mut out);
         println!("{}", String::from_utf8_lossy(&out));
     } else {
-        print_report(&a.log, &rep);
+        v.print();
     }
-    Ok(if rep.is_intact() {
+    Ok(if v.is_intact() {
         exit::OK
     } else {
         exit::INTEGRITY
     })
-}
-
-fn print_report(path: &Path, rep: &Report) {
-    let keys: Vec<String> = rep
-        .verified_by_key
-        .iter()
-        .map(|(k, n)| format!("{k}: {n}"))
-        .collect();
-    if rep.is_intact() {
-        println!(
-            "OK: {} entries, chain intact ({})",
-            rep.entries,
-            if keys.is_empty() {
-                "empty log".to_owned()
-            } else {
-                format!("verified by key {}", keys.join(", "))
-            }
-        );
-    } else {
-        println!(
-            "FAIL: {} break{} in {} lines of {}",
-            rep.break_count,
-            if rep.break_count == 1 { "" } else { "s" },
-            rep.lines,
-            path.display()
-        );
-        for b in &rep.breaks {
-            println!(
-                "  line {}: {} (entry {}): {}",
-                b.line,
-                b.kind.as_str(),
-                b.entry_id.as_deref().unwrap_or("?"),
-                b.detail
-            );
-        }
-        if rep.break_count > rep.breaks.len() as u64 {
-            println!(
-                "  ... and {} more",
-                rep.break_count - rep.breaks.len() as u64
-            );
-        }
-    }
-    for w in &rep.warnings {
-        println!(
-            "warning: line {}: {} (entry {}): {}",
-            w.line,
-            w.kind,
-            w.entry_id.as_deref().unwrap_or("?"),
-            w.detail
-        );
-    }
-    if rep.legacy_entries > 0 {
-        println!(
-            "note: {} entries have no _seq (written by signet 0.1)",
-            rep.legacy_entries
-        );
-    }
-    if !rep.tail_truncation_detectable {
-        println!("note: {NO_CHECKPOINT}");
-    }
-}
-
-fn report_json(path: &Path, rep: &Report) -> Value {
-    let mut m = Map::new();
-    m.insert("log".into(), path.display().to_string().into());
-    m.insert("ok".into(), rep.is_intact().into());
-    m.insert("lines".into(), rep.lines.into());
-    m.insert("entries".into(), rep.entries.into());
-    m.insert("legacy_entries".into(), rep.legacy_entries.into());
-    m.insert("break_count".into(), rep.break_count.into());
-    let item = |line: u64, id: &Option<String>, kind: &str, detail: &str| {
-        let mut b = Map::new();
-        b.insert("line".into(), line.into());
-        b.insert(
-            "entry_id".into(),
-            id.clone().map_or(Value::Null, Value::from),
-        );
-        b.insert("kind".into(), kind.into());
-        b.insert("detail".into(), detail.into());
-        Value::Object(b)
-    };
-    m.insert(
-        "breaks".into(),
-        Value::Array(
-            rep.breaks
-                .iter()
-                .map(|b| item(b.line, &b.entry_id, b.kind.as_str(), &b.detail))
-                .collect(),
-        ),
-    );
-    m.insert(
-        "warnings".into(),
-        Value::Array(
-            rep.warnings
-                .iter()
-                .map(|w| item(w.line, &w.entry_id, w.kind, &w.detail))
-                .collect(),
-        ),
-    );
-    m.insert(
-        "verified_by_key".into(),
-        Value::Object(
-            rep.verified_by_key
-                .iter()
-                .map(|(k, n)| (k.clone(), Value::from(*n)))
-                .collect(),
-        ),
-    );
-    m.insert(
-        "last_seq".into(),
-        rep.last_seq.map_or(Value::Null, Value::from),
-    );
-    m.insert(
-        "last_hmac".into(),
-        rep.last_hmac.clone().map_or(Value::Null, Value::from),
-    );
-    m.insert(
-        "tail_truncation_detectable".into(),
-        rep.tail_truncation_detectable.into(),
-    );
-    if !rep.tail_truncation_detectable {
-        m.insert("note".into(), NO_CHECKPOINT.into());
-    }
-    Value::Object(m)
 }

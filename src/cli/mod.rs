@@ -7,6 +7,7 @@ pub mod exit;
 pub mod human;
 pub mod keys;
 pub mod read;
+pub mod receipt;
 pub mod secrets;
 pub mod serve;
 
@@ -36,6 +37,9 @@ pub enum Command {
     /// Check configuration files
     #[command(subcommand)]
     Config(config_cmd::ConfigCmd),
+    /// Verify receipts offline (DSSE standalone receipts and X-Signet-Receipt headers)
+    #[command(subcommand)]
+    Receipt(receipt::ReceiptCmd),
     /// Run the gateway in front of an upstream
     Serve(Box<serve::ServeArgs>),
     /// Run the gateway in front of a built-in mock LLM upstream, to try it out
@@ -48,6 +52,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Audit(c) => audit::run(c),
         Command::Keys(c) => keys::run(c),
         Command::Config(c) => config_cmd::run(c),
+        Command::Receipt(c) => receipt::run(c),
         Command::Serve(a) => serve::load_config(&a).and_then(crate::run::serve),
         Command::Demo(a) => crate::demo::run(&a),
     };

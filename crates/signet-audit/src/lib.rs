@@ -50,8 +50,9 @@ pub mod merkle;
 pub mod merkle_file;
 pub mod note;
 pub mod receipt;
-pub mod tsp;
+pub mod tlog_verify;
 pub mod transparency;
+pub mod tsp;
 pub mod util;
 pub mod verify;
 

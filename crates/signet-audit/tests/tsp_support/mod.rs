@@ -47,9 +47,13 @@ pub fn tsa(kind: &'static str) -> &'static Tsa {
             version.is_ok_and(|o| o.status.success()),
             "openssl is required by the RFC 3161 tests (they do not skip)"
         );
-        // One directory per test binary and key type, rebuilt on every run (test keys only).
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{}-{kind}", env!("CARGO_CRATE_NAME")));
+        // One directory per test process and key type (nextest runs each test in its own
+        // process, in parallel), rebuilt on every run (test keys only).
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{}-{kind}-{}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         run(Command::new("bash")
             .arg(repo("tests/support/local-tsa.sh"))
