@@ -198,6 +198,20 @@ async fn checkpoints_proofs_anchors_and_dsse_receipts_verify_offline() {
         .unwrap();
     let digest = Sha256::digest(note.as_bytes());
     verify_token(&token, &digest, None, &roots).expect("anchor token verifies");
+    // OpenSSL, which we did not write, accepts the stored bytes too.
+    let tmp = tempfile::tempdir().unwrap();
+    let tsr = tmp.path().join("anchor.tsr");
+    std::fs::write(&tsr, &token).unwrap();
+    let o = Command::new("openssl")
+        .args(["ts", "-verify", "-digest"])
+        .arg(signet_audit::util::to_hex(&digest))
+        .arg("-in")
+        .arg(&tsr)
+        .arg("-CAfile")
+        .arg(&tsa.root)
+        .output()
+        .expect("openssl is required");
+    assert!(o.status.success(), "openssl ts -verify: {}", String::from_utf8_lossy(&o.stderr));
 
     // The standalone receipt for entry 4: DSSE signed by the receipt key, carrying the
     // line, its proof, the checkpoint and the token.
