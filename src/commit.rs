@@ -4,13 +4,15 @@
 //! Guarantees:
 //! - [`Committer::commit`] resolves `Ok` only after the entry was written and fsync'd;
 //!   the receipt it returns is signed over that exact entry's MAC payload.
-//! - Any journal failure marks the committer unhealthy for good: the pipeline then
-//!   answers 503 and forwards nothing (fail closed); `/readyz` reports it.
+//! - Any journal failure marks the committer unhealthy: the pipeline then answers 503
+//!   and forwards nothing (fail closed); `/readyz` reports it. At most once a second a
+//!   request probes the journal by committing a `journal.recovery` entry (which counts
+//!   the requests refused meanwhile); once that entry is durable, traffic resumes.
 //! - A full queue is refused at once (`Busy`), never waited on, so overload turns into
 //!   503s instead of unbounded memory.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use signet_audit::EntryDraft;
 use signet_audit::journal::writer::{JournalHandle, SubmitError};
@@ -42,6 +44,11 @@ pub struct Committer {
     handle: JournalHandle,
     signer: Option<ReceiptSigner>,
     healthy: AtomicBool,
+    /// Requests answered 503 because the journal was unavailable, since the last probe.
+    refused: AtomicU64,
+    /// Milliseconds since `epoch` of the last probe.
+    last_probe_ms: AtomicU64,
+    epoch: std::time::Instant,
 }
 
 impl Committer {
@@ -50,7 +57,53 @@ impl Committer {
             handle,
             signer,
             healthy: AtomicBool::new(true),
+            refused: AtomicU64::new(0),
+            last_probe_ms: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
         })
+    }
+
+    /// Counts a request refused because the journal is unavailable.
+    pub fn refused_unavailable(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When unhealthy, tries (at most once a second, one caller at a time) to write a
+    /// `journal.recovery` entry; returns whether the journal is healthy now.
+    pub async fn probe(&self) -> bool {
+        if self.healthy() {
+            return true;
+        }
+        let now = self.epoch.elapsed().as_millis() as u64 + 1000;
+        let last = self.last_probe_ms.load(Ordering::Acquire);
+        if now < last + 1000
+            || self
+                .last_probe_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
+        let refused = self.refused.swap(0, Ordering::Relaxed);
+        let mut d = EntryDraft::new(
+            "journal.recovery",
+            signet_audit::Decision::Escalate,
+            "audit journal writable again after a failure; requests meanwhile were refused with 503",
+        );
+        d.metadata
+            .insert("event".into(), "journal_available".into());
+        d.metadata
+            .insert("refused_while_unavailable".into(), refused.into());
+        match self.commit(d).await {
+            Ok(_) => {
+                tracing::warn!(refused, "audit journal is writable again; resuming");
+                true
+            }
+            Err(_) => {
+                self.refused.fetch_add(refused, Ordering::Relaxed);
+                false
+            }
+        }
     }
 
     /// False once any entry failed to commit: the gateway must stop forwarding.
@@ -80,7 +133,10 @@ impl Committer {
             }
         }
         let committed = match rx.await {
-            Ok(Ok(c)) => c,
+            Ok(Ok(c)) => {
+                self.healthy.store(true, Ordering::Release);
+                c
+            }
             Ok(Err(JournalError::Entry(e))) => return Err(JournalError::Entry(e).into()),
             Ok(Err(e)) => {
                 self.healthy.store(false, Ordering::Release);

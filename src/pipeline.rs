@@ -214,7 +214,8 @@ async fn refuse(gw: &Gateway, facts: &Facts, stage: &str, r: &Refusal) -> Respon
 }
 
 async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Response<Body> {
-    if !gw.committer.healthy() {
+    if !gw.committer.probe().await {
+        gw.committer.refused_unavailable();
         return respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false);
     }
     let (parts, incoming) = req.into_parts();

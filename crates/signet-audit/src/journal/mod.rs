@@ -251,6 +251,17 @@ impl Journal {
         &self.path
     }
 
+    /// True after a write or fsync failure (or the file vanished): every append fails
+    /// until the journal is reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// What [`Journal::open`] needs to open this log again.
+    pub fn reopen_params(&self) -> (PathBuf, HmacKey, JournalOptions) {
+        (self.path.clone(), self.key.clone(), self.opts.clone())
+    }
+
     pub fn key_id(&self) -> &str {
         self.key.id()
     }

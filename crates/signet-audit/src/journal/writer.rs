@@ -10,6 +10,10 @@
 //!   [`JournalHandle::try_submit`] refuses, so back-pressure reaches callers.
 //! - No runtime is assumed: completions are plain callbacks, run on the writer thread;
 //!   they must be short and must not block (send on a channel, wake a future).
+//! - After a write failure (disk full, I/O error, file removed) every draft fails until
+//!   the log can be opened again: the writer retries [`Journal::open`] at most once a
+//!   second when drafts arrive, which recovers a torn tail and records it in the chain.
+//!   A log file that was removed is never silently recreated.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,7 +120,7 @@ pub struct JournalHandle {
 /// drains the queue and stops it.
 pub struct JournalWriter {
     handle: JournalHandle,
-    thread: Option<JoinHandle<Journal>>,
+    thread: Option<JoinHandle<Option<Journal>>>,
 }
 
 impl JournalWriter {
@@ -145,7 +149,7 @@ impl JournalWriter {
     pub fn shutdown(mut self) -> Option<Journal> {
         let thread = self.thread.take()?;
         drop(self);
-        thread.join().ok()
+        thread.join().ok().flatten()
     }
 }
 
@@ -183,11 +187,23 @@ impl JournalHandle {
     }
 }
 
-fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize, stats: &WriterStats) -> Journal {
+/// Least time between two attempts to reopen a failed journal.
+const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn run(
+    journal: Journal,
+    rx: Receiver<Job>,
+    max_batch: usize,
+    stats: &WriterStats,
+) -> Option<Journal> {
+    let (path, key, opts) = journal.reopen_params();
+    let tick = journal.tick_interval();
+    let mut journal = Some(journal);
+    let mut last_reopen = std::time::Instant::now();
     let mut drafts = Vec::with_capacity(max_batch);
     let mut dones: Vec<Completion> = Vec::with_capacity(max_batch);
     loop {
-        let first = match journal.tick_interval() {
+        let first = match tick {
             None => match rx.recv() {
                 Ok(j) => j,
                 Err(_) => break,
@@ -195,7 +211,9 @@ fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize, stats: &Writer
             Some(every) => match rx.recv_timeout(every) {
                 Ok(j) => j,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    journal.tick();
+                    if let Some(j) = journal.as_mut() {
+                        j.tick();
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -212,7 +230,22 @@ fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize, stats: &Writer
                 Err(_) => break,
             }
         }
-        let results = journal.append_batch(std::mem::take(&mut drafts));
+        if journal.as_ref().is_none_or(Journal::is_poisoned)
+            && last_reopen.elapsed() >= REOPEN_EVERY
+        {
+            last_reopen = std::time::Instant::now();
+            // Close the failed handle first: it holds the log's lock. A log that no
+            // longer exists is not recreated: that needs an operator's restart.
+            drop(journal.take());
+            if path.exists() {
+                journal = Journal::open(&path, key.clone(), opts.clone()).ok();
+            }
+        }
+        let batch = std::mem::take(&mut drafts);
+        let results = match journal.as_mut() {
+            Some(j) => j.append_batch(batch),
+            None => vec![Err(JournalError::Poisoned); batch.len()],
+        };
         let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
         stats.record(results.len(), ok, results.len() as u64 - ok);
         for (done, r) in dones.drain(..).zip(results) {
@@ -220,7 +253,9 @@ fn run(mut journal: Journal, rx: Receiver<Job>, max_batch: usize, stats: &Writer
         }
     }
     // Every handle is gone: cover the last entries with a final checkpoint.
-    journal.flush_checkpoint();
+    if let Some(j) = journal.as_mut() {
+        j.flush_checkpoint();
+    }
     journal
 }
 
