@@ -211,7 +211,11 @@ async fn checkpoints_proofs_anchors_and_dsse_receipts_verify_offline() {
         .arg(&tsa.root)
         .output()
         .expect("openssl is required");
-    assert!(o.status.success(), "openssl ts -verify: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "openssl ts -verify: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // The standalone receipt for entry 4: DSSE signed by the receipt key, carrying the
     // line, its proof, the checkpoint and the token.

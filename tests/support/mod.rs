@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests: the test-tool venv and the fixtures.
 #![allow(dead_code)]
 
+pub mod audit_log;
 pub mod gateway;
 pub mod go;
+pub mod raw;
 pub mod tls;
 
 use std::path::PathBuf;
