@@ -221,6 +221,17 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     let (parts, incoming) = req.into_parts();
     let cap = gw.cfg.max_request_body_bytes;
 
+    // Preflight on the head: no tunnels, no dot segments that could climb out of the
+    // upstream's base path (`..`, `%2e%2e`, ...).
+    if parts.method == http::Method::CONNECT {
+        let r = Refusal::new(405, "request_method", "CONNECT is not proxied");
+        return refuse(&gw, &facts, "preflight", &r).await;
+    }
+    if has_dot_segment(parts.uri.path()) {
+        let r = Refusal::new(400, "request_path", "path contains a dot segment");
+        return refuse(&gw, &facts, "preflight", &r).await;
+    }
+
     // Preflight: the body, held whole and bounded, before anything else sees it.
     let declared = parts
         .headers
@@ -392,6 +403,20 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
         .collect();
     let (mut rparts, rbody) = resp.into_parts();
     upstream::strip_hop_by_hop(&mut rparts.headers);
+    upstream::strip_gateway_owned(&mut rparts.headers, &gw.cfg.receipt_header_name);
+    let encoded = rparts
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    if encoded && !inspectors.is_empty() {
+        let r = Refusal::new(
+            502,
+            "response_encoding",
+            "upstream sent a compressed response that cannot be inspected",
+        );
+        return refuse(&gw, &facts, "inspection", &r).await;
+    }
     for (i, r) in shadow.iter().enumerate().take(8) {
         add_shadow_headers(&mut rparts.headers, i, r);
     }
@@ -405,9 +430,24 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
                 .starts_with("text/event-stream")
         });
     if is_sse || inspectors.is_empty() {
-        return crate::stream::respond(gw, facts, rparts, rbody, inspectors, is_sse, deadline);
+        return crate::stream::respond(gw, facts, rparts, rbody, inspectors, ctx, is_sse, deadline);
     }
-    unary(&gw, facts, rparts, rbody, inspectors, deadline).await
+    unary(&gw, facts, rparts, rbody, inspectors, &ctx, deadline).await
+}
+
+/// True when a path segment is `.` or `..`, also when dots or separators are
+/// percent-encoded (`%2e`, `%2f`, `%5c`) or backslashes are used, as some upstreams
+/// decode them.
+fn has_dot_segment(path: &str) -> bool {
+    let decoded = path
+        .replace("%2e", ".")
+        .replace("%2E", ".")
+        .replace("%2f", "/")
+        .replace("%2F", "/")
+        .replace("%5c", "/")
+        .replace("%5C", "/")
+        .replace('\\', "/");
+    decoded.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 async fn upstream_failure(
@@ -473,6 +513,7 @@ async fn unary(
     mut rparts: http::response::Parts,
     rbody: Incoming,
     mut inspectors: Vec<(&'static str, Box<dyn Inspector>)>,
+    ctx: &InspectCtx,
     deadline: Instant,
 ) -> Response<Body> {
     let limit = gw.cfg.max_inspect_bytes;
@@ -509,10 +550,38 @@ async fn unary(
             .await;
         }
     };
-    let text = crate::inspection::text::text_of_json(&bytes);
+    let declared_json = rparts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    if declared_json && !bytes.is_empty() && signet_audit::json::parse(&bytes).is_err() {
+        let r = Refusal::new(
+            502,
+            "response_format",
+            "response says JSON but is not valid JSON",
+        );
+        return refuse(gw, &facts, "inspection", &r).await;
+    }
+    let split = match crate::inspection::text::split_for_inspection(&bytes) {
+        Ok(s) => s,
+        Err(why) => {
+            let r = Refusal::new(502, "response_format", why);
+            return refuse(gw, &facts, "inspection", &r).await;
+        }
+    };
+    // The generated text goes through the response's inspectors (length cap included);
+    // everything else (keys, ids, envelope fields) through a fresh set.
+    let mut verdicts: Vec<Result<(), Refusal>> = inspectors
+        .iter_mut()
+        .map(|(_, ins)| ins.feed(&split.content).and_then(|()| ins.finish()))
+        .collect();
+    for check in &gw.policy.inspection {
+        let mut one = check.start(ctx);
+        verdicts.push(one.feed(&split.rest).and_then(|()| one.finish()));
+    }
     let mut shadowed = Vec::new();
-    for (_, ins) in inspectors.iter_mut() {
-        let verdict = ins.feed(&text).and_then(|()| ins.finish());
+    for verdict in verdicts {
         if let Err(r) = verdict {
             if gw.cfg.shadow {
                 shadowed.push(r);

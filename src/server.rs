@@ -173,6 +173,34 @@ async fn serve_connection<I>(
     }
 }
 
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits (at most `limit`) for a connection's opening: the first byte of an HTTP/1
+/// request, or the whole HTTP/2 preface plus the header of the client's first frame.
+/// Protocol sniffing and the HTTP/2 handshake would otherwise wait without a deadline,
+/// so a client sending nothing, or a few bytes of the preface, held a socket forever.
+async fn opening_arrives(stream: &tokio::net::TcpStream, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; 33];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        if n == 0 {
+            return false;
+        }
+        let head = &buf[..n.min(24)];
+        if !H2_PREFACE.starts_with(head) || n >= buf.len() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Accepts connections until `shutdown` resolves, then drains in-flight requests.
 /// With `tls`, every connection must complete a TLS handshake first.
 pub async fn serve(
@@ -214,14 +242,15 @@ pub async fn serve(
         let (gw, builder) = (gw.clone(), builder.clone());
         match &tls {
             None => {
-                tokio::spawn(serve_connection(
-                    builder,
-                    watcher,
-                    TokioIo::new(stream),
-                    gw,
-                    peer,
-                    false,
-                ));
+                let limit = gw.cfg.header_read_timeout;
+                tokio::spawn(async move {
+                    if opening_arrives(&stream, limit).await {
+                        serve_connection(builder, watcher, TokioIo::new(stream), gw, peer, false)
+                            .await;
+                    } else {
+                        tracing::debug!(%peer, "connection closed: nothing usable within the header-read timeout");
+                    }
+                });
             }
             Some(acceptor) => {
                 let handshake = acceptor.accept(stream);

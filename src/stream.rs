@@ -27,8 +27,8 @@ use signet_audit::{Decision, EntryDraft};
 
 use crate::admission::Refusal;
 use crate::body::{self, Body, FrameSender};
-use crate::inspection::Inspector;
 use crate::inspection::sse::{SseEvent, SseSplitter};
+use crate::inspection::{InspectCtx, Inspector};
 use crate::pipeline::{Facts, Gateway};
 use crate::respond;
 
@@ -38,12 +38,14 @@ const MAX_EVENT: usize = 1 << 20;
 type Inspectors = Vec<(&'static str, Box<dyn Inspector>)>;
 
 /// Starts streaming `rbody` to the client; returns the response head at once.
+#[allow(clippy::too_many_arguments)]
 pub fn respond(
     gw: Arc<Gateway>,
     facts: Facts,
     mut rparts: http::response::Parts,
     rbody: Incoming,
     inspectors: Inspectors,
+    ctx: InspectCtx,
     is_sse: bool,
     deadline: Instant,
 ) -> Response<Body> {
@@ -60,7 +62,7 @@ pub fn respond(
     let status = rparts.status.as_u16();
     let (tx, body) = body::channel(16);
     tokio::spawn(pump(
-        gw, facts, status, rbody, inspectors, is_sse, deadline, tx,
+        gw, facts, status, rbody, inspectors, ctx, is_sse, deadline, tx,
     ));
     Response::from_parts(rparts, body)
 }
@@ -124,50 +126,81 @@ fn feed_all(
     Ok(())
 }
 
-/// The text of an SSE event that inspection sees: event name, id, comments and the
-/// decoded data. Every byte that is forwarded is covered: a line that is not a
-/// comment nor one of the SSE fields (`data`, `event`, `id`, `retry`) makes the
-/// stream invalid, so content cannot hide in lines that SSE parsers ignore.
-fn event_text(ev: &SseEvent) -> Result<String, Refusal> {
-    let mut t = String::new();
+/// An SSE event split for inspection: `content` (generated text, which continues
+/// from event to event) and `rest` (event name, id, retry, comments, keys and every
+/// other string of the data). Every forwarded byte is covered: a line that is not a
+/// comment nor an SSE field makes the stream invalid, so content cannot hide in lines
+/// that parsers ignore; data that looks like JSON but is not valid JSON is refused; an
+/// upstream comment posing as the gateway's receipt is refused.
+fn event_parts(ev: &SseEvent) -> Result<(String, String), Refusal> {
+    let invalid = |why: &str| {
+        Refusal::new(
+            502,
+            "sse_format",
+            format!("upstream stream is not valid SSE: {why}"),
+        )
+    };
+    let mut rest = String::new();
     let raw = String::from_utf8_lossy(&ev.raw);
     for line in raw.split(['\n', '\r']).filter(|l| !l.is_empty()) {
         if let Some(comment) = line.strip_prefix(':') {
-            t.push_str(comment);
-            t.push('\n');
+            if comment.trim_start().starts_with("signet-receipt") {
+                return Err(Refusal::new(
+                    502,
+                    "sse_forged_receipt",
+                    "upstream sent a comment posing as a gateway receipt",
+                ));
+            }
+            rest.push_str(comment);
+            rest.push('\n');
             continue;
         }
-        let field = line.split_once(':').map_or(line, |(f, _)| f);
-        if !matches!(field, "data" | "event" | "id" | "retry") {
-            return Err(Refusal::new(
-                502,
-                "sse_format",
-                "upstream stream has a line that is not an SSE field or comment",
-            ));
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        match field {
+            "data" => {}
+            "event" | "id" | "retry" => {
+                rest.push_str(value);
+                rest.push('\n');
+            }
+            _ => return Err(invalid("a line that is not an SSE field or comment")),
         }
     }
-    if let Some(e) = &ev.event {
-        t.push_str(e);
-        t.push('\n');
+    if ev.data.trim() == "[DONE]" {
+        return Ok((String::new(), rest));
     }
-    if let Some(i) = &ev.id {
-        t.push_str(i);
-        t.push('\n');
-    }
-    if ev.data.trim() != "[DONE]" {
-        t.push_str(&crate::inspection::text::text_of_json(ev.data.as_bytes()));
-    }
-    Ok(t)
+    let split =
+        crate::inspection::text::split_for_inspection(ev.data.as_bytes()).map_err(invalid)?;
+    rest.push_str(&split.rest);
+    Ok((split.content, rest))
 }
 
-/// Runs every inspector over one event.
+/// Runs the streaming inspectors over an event's content, and a fresh set of
+/// inspectors over the rest of the event (so framing between two halves of a marker
+/// never hides it, and markers in ids, names or comments are still found).
 fn inspect_event(
+    gw: &Gateway,
+    ctx: &InspectCtx,
     inspectors: &mut Inspectors,
     ev: &SseEvent,
     shadow: bool,
     shadowed: &mut Vec<Refusal>,
 ) -> Result<(), Refusal> {
-    feed_all(inspectors, &event_text(ev)?, shadow, shadowed)
+    let (content, rest) = event_parts(ev)?;
+    feed_all(inspectors, &content, shadow, shadowed)?;
+    if rest.is_empty() {
+        return Ok(());
+    }
+    for check in &gw.policy.inspection {
+        let mut one = check.start(ctx);
+        if let Err(r) = one.feed(&rest).and_then(|()| one.finish()) {
+            if shadow {
+                shadowed.push(r);
+            } else {
+                return Err(r);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `choices[0].finish_reason` of a JSON body or SSE data, if any.
@@ -195,6 +228,7 @@ async fn pump(
     status: u16,
     mut rbody: Incoming,
     mut inspectors: Inspectors,
+    ctx: InspectCtx,
     is_sse: bool,
     deadline: Instant,
     tx: FrameSender,
@@ -277,7 +311,7 @@ async fn pump(
             }
         };
         for ev in events {
-            if let Err(r) = inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
+            if let Err(r) = inspect_event(&gw, &ctx, &mut inspectors, &ev, shadow, &mut shadowed) {
                 break 'read End {
                     finish_reason: format!("{}_abort", r.check),
                     abort: Some(r),
@@ -305,7 +339,7 @@ async fn pump(
         // Upstream finished: flush a trailing event without its blank line, then let
         // every inspector conclude.
         if is_sse && let Ok(Some(ev)) = splitter.finish() {
-            match inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
+            match inspect_event(&gw, &ctx, &mut inspectors, &ev, shadow, &mut shadowed) {
                 Err(r) => {
                     end = End {
                         finish_reason: format!("{}_abort", r.check),

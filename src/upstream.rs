@@ -137,6 +137,20 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
+/// Removes the headers only the gateway may set (receipt, correlation id, shadow
+/// verdicts), so an upstream cannot hand the client a forged receipt.
+pub fn strip_gateway_owned(h: &mut HeaderMap, receipt_header: &HeaderName) {
+    h.remove(receipt_header);
+    let owned: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-signet-"))
+        .cloned()
+        .collect();
+    for k in owned {
+        h.remove(k);
+    }
+}
+
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     let named: Vec<HeaderName> = h
@@ -194,6 +208,11 @@ pub fn build_request(
     strip_hop_by_hop(&mut headers);
     headers.remove(header::CONTENT_LENGTH);
     headers.insert(header::HOST, HeaderValue::from_str(up.authority.as_str())?);
+    // Inspection reads the response as text: ask for it uncompressed.
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
     let ip = client_ip.to_string();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),

@@ -80,6 +80,10 @@ pub fn sanitize_principal(raw: &str, header: &'static str) -> Result<String, Own
     {
         return Err(OwnerError::Control(header));
     }
+    // A comma means a proxy merged two header lines into one: ambiguous.
+    if norm.contains(',') {
+        return Err(OwnerError::Ambiguous(header));
+    }
     Ok(norm.to_owned())
 }
 

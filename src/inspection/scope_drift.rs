@@ -25,7 +25,7 @@
 //! - Refusals are 403 (the caller is not cleared for what came back), decision Block,
 //!   with signet's reason wording.
 //!
-//! Assumes: the text fed is the generated text (see `text::text_of_json`).
+//! Assumes: the text fed is the generated text (see `text::split_for_inspection`).
 
 use regex::Regex;
 use signet_audit::json::Value;

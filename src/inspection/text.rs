@@ -2,12 +2,11 @@
 //! that look-alike spellings meet the same patterns.
 //!
 //! Guarantees:
-//! - [`text_of_json`] never fails. A JSON document yields its decoded string values
-//!   (object keys and the envelope fields in [`ENVELOPE_KEYS`] excluded), joined with
-//!   `\n`, arrays in order and object members in key order; anything else yields the
-//!   bytes as UTF-8 with invalid sequences replaced by U+FFFD. Skipping the envelope
-//!   (ids, model names, roles) keeps what inspectors see close to the generated text,
-//!   which the `scope_drift` length cap counts.
+//! - [`split_for_inspection`] decodes JSON (escapes resolved) into the generated
+//!   content (strings under [`CONTENT_KEYS`], concatenated, so text split across SSE
+//!   events joins up; the `scope_drift` length cap counts it) and the rest (every other
+//!   string and every key), and refuses something that looks like JSON but is not
+//!   strict JSON; other text is taken as it is (invalid UTF-8 as U+FFFD).
 //! - Every fold here works one character at a time, so folding a text in pieces gives
 //!   the concatenation of folding it whole: streamed input needs no carried state.
 //! - [`is_format_char`] covers Unicode category Cf (zero-width, bidi controls, tags,
@@ -22,46 +21,77 @@ use signet_audit::json::{self, Value};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
-/// String members whose values are protocol envelope, not generated text.
-pub const ENVELOPE_KEYS: &[&str] = &[
-    "created",
-    "finish_reason",
-    "id",
-    "model",
-    "object",
-    "role",
-    "service_tier",
-    "system_fingerprint",
-    "type",
+/// Keys whose string values are generated content: concatenated without separators
+/// across SSE events, so text split between events joins up for inspection.
+pub const CONTENT_KEYS: &[&str] = &[
+    "content",
+    "text",
+    "arguments",
+    "partial_json",
+    "refusal",
+    "reasoning_content",
+    "thinking",
+    "delta",
 ];
 
-/// The text a response body (or one SSE `data` payload) carries.
-pub fn text_of_json(bytes: &[u8]) -> String {
+/// A payload split for inspection: `content` (strings under [`CONTENT_KEYS`], in
+/// document order, concatenated) and `rest` (every other string value and every
+/// object key, envelope fields included, one per line).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Split {
+    pub content: String,
+    pub rest: String,
+}
+
+/// Splits a body or SSE `data` payload for inspection. JSON is decoded (escapes
+/// resolved); text that is not JSON is taken as it is. Something that looks like JSON
+/// (`{` or `[` first) but is not strict JSON is refused: its escapes cannot be trusted
+/// to be read the way a client would read them.
+pub fn split_for_inspection(bytes: &[u8]) -> Result<Split, &'static str> {
     match json::parse(bytes) {
         Ok((v, _)) => {
-            let mut out = String::new();
-            collect(&v, &mut out);
-            out
+            let mut s = Split::default();
+            split_collect(&v, None, &mut s);
+            Ok(s)
         }
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        Err(_) if looks_like_json(bytes) => Err("payload looks like JSON but is not valid JSON"),
+        Err(_) => Ok(Split {
+            content: String::from_utf8_lossy(bytes).into_owned(),
+            rest: String::new(),
+        }),
     }
 }
 
-fn collect(v: &Value, out: &mut String) {
+/// `{…`, or `[` followed by something a JSON value starts with (so `[DONE]` and
+/// `[INFO] …` stay text).
+fn looks_like_json(bytes: &[u8]) -> bool {
+    let mut it = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    match it.next() {
+        Some(b'{') => true,
+        Some(b'[') => matches!(
+            it.next(),
+            Some(b'{' | b'[' | b'"' | b']' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+        ),
+        _ => false,
+    }
+}
+
+fn split_collect(v: &Value, key: Option<&str>, out: &mut Split) {
     match v {
         Value::String(s) => {
-            if !out.is_empty() {
-                out.push('\n');
+            if key.is_some_and(|k| CONTENT_KEYS.contains(&k)) {
+                out.content.push_str(s);
+            } else {
+                out.rest.push_str(s);
+                out.rest.push('\n');
             }
-            out.push_str(s);
         }
-        Value::Array(items) => items.iter().for_each(|x| collect(x, out)),
+        Value::Array(items) => items.iter().for_each(|x| split_collect(x, key, out)),
         Value::Object(members) => {
             for (k, x) in members {
-                if matches!(x, Value::String(_)) && ENVELOPE_KEYS.contains(&k.as_str()) {
-                    continue;
-                }
-                collect(x, out);
+                out.rest.push_str(k);
+                out.rest.push('\n');
+                split_collect(x, Some(k), out);
             }
         }
         _ => {}
@@ -236,20 +266,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_strings_without_envelope() {
-        let body = br#"{"id":"chatcmpl-1","object":"chat.completion","model":"m",
+    fn content_and_rest_are_split() {
+        let body = br#"{"id":"chatcmpl-1","model":"m",
             "choices":[{"message":{"role":"assistant","content":"hello\nworld"},"finish_reason":"stop"}]}"#;
-        assert_eq!(text_of_json(body), "hello\nworld");
+        let s = split_for_inspection(body).expect("json");
+        assert_eq!(s.content, "hello\nworld");
+        assert!(
+            s.rest.contains("chatcmpl-1")
+                && s.rest.contains("role")
+                && s.rest.contains("assistant")
+        );
         let sse = br#"{"choices":[{"delta":{"content":"SEC"}},{"delta":{"content":"RET"}}]}"#;
-        assert_eq!(text_of_json(sse), "SEC\nRET");
-        assert_eq!(text_of_json(br#"{"a":"\u0053ECRET","n":5}"#), "SECRET");
+        assert_eq!(split_for_inspection(sse).expect("json").content, "SECRET");
+        let esc = br#"{"text":"\u0053ECRET","n":5}"#;
+        assert_eq!(split_for_inspection(esc).expect("json").content, "SECRET");
     }
 
     #[test]
-    fn non_json_is_lossy_text() {
-        assert_eq!(text_of_json(b"[DONE]"), "[DONE]");
-        assert_eq!(text_of_json(b"plain \xff text"), "plain \u{fffd} text");
-        assert_eq!(text_of_json(br#"{"a":1,"a":2}"#), r#"{"a":1,"a":2}"#);
+    fn non_json_is_text_and_broken_json_is_refused() {
+        assert_eq!(
+            split_for_inspection(b"[DONE]").expect("text").content,
+            "[DONE]"
+        );
+        assert_eq!(
+            split_for_inspection(b"plain \xff text")
+                .expect("text")
+                .content,
+            "plain \u{fffd} text"
+        );
+        assert!(split_for_inspection(br#"{"a":1,"a":2}"#).is_err());
+        assert!(split_for_inspection(b" [1,").is_err());
     }
 
     #[test]

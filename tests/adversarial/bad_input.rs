@@ -138,7 +138,14 @@ async fn deeply_nested_json_never_crashes_the_gateway() {
             )
             .await
             .unwrap_or_else(|e| panic!("{path}: {e:?}"));
-            assert_eq!(r.status, 200, "{path}");
+            // Nesting deeper than the strict parser takes cannot be inspected reliably:
+            // refused (fail closed) rather than passed uninspected.
+            if path == "/v1/deep" {
+                assert_eq!(r.status, 502, "{path}");
+            } else {
+                assert_eq!(r.status, 200, "{path}");
+                assert!(r.text().contains("signet_abort"), "{path}: {}", r.text());
+            }
             one_terminal(g, &r.correlation_id().expect("id"));
         }
         common::still_serves(g).await;
@@ -195,7 +202,13 @@ async fn malformed_streams_abort_with_one_entry() {
         ("/v1/empty-sse", 200, "pipeline.complete", "end"),
         ("/v1/no-blank-line", 200, "pipeline.complete", "end"),
         ("/v1/empty-unary", 200, "pipeline.complete", "end"),
-        ("/v1/not-utf8-unary", 200, "pipeline.complete", "end"),
+        // Declared JSON that is not JSON cannot be inspected reliably: refused.
+        (
+            "/v1/not-utf8-unary",
+            502,
+            "pipeline.inspection",
+            "response_format",
+        ),
     ];
     for (path, status, stage, why) in cases {
         let r = raw::exchange(
@@ -214,7 +227,7 @@ async fn malformed_streams_abort_with_one_entry() {
             "{path}: {}",
             e.line
         );
-        if *stage == "pipeline.inspection" {
+        if *stage == "pipeline.inspection" && *status == 200 {
             assert!(r.text().contains("signet_abort"), "{path}: {}", r.text());
             assert!(
                 !r.body.windows(2).any(|w| w == b"\xc3\x28"),
@@ -362,7 +375,6 @@ async fn slowloris_headers_are_cut_off_and_others_still_served() {
 /// HTTP/2 handshake, which has no timer either. Nothing ever closes these sockets, so
 /// an attacker can hold them until the gateway runs out of file descriptors.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "BUG: silent, `P`-only, partial- or bare-HTTP/2-preface connections are never closed (server.rs: auto::Builder sniffing and the h2 handshake run without header_read_timeout)"]
 async fn idle_connections_are_closed_after_the_header_timeout() {
     let up = common::upstream(|_| Reply::json(OK_BODY)).await;
     let g = common::gateway(&up, &[("SIGNET_HEADER_READ_TIMEOUT_S", "1")], None);

@@ -346,7 +346,6 @@ async fn owner_header_spoofing_is_refused_before_the_upstream() {
 /// (RFC 9110 section 5.3). The merged form of two conflicting owners must be as
 /// ambiguous as the two lines.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "BUG: `X-Commit-Owner: human:alice, human:mallory` (duplicates merged by a proxy) is accepted as one principal instead of refused as ambiguous"]
 async fn comma_merged_conflicting_owners_are_refused() {
     let up = common::upstream(|_| Reply::json(OK_BODY)).await;
     let g = common::gateway(&up, &[], None);
@@ -523,9 +522,10 @@ async fn rate_limit_buckets_follow_the_normalised_owner() {
 async fn log_injection_stays_inside_its_field() {
     let up = common::upstream(|_| Reply::json(OK_BODY)).await;
     let g = common::gateway(&up, &[], None);
+    // (Commas are refused as merged headers, so the injections here avoid them.)
     let owners = [
-        r#"a","owner_id":"root"#,
-        r#"a"},"decision":"allow","x":{"y":"z"#,
+        r#"a":"owner_id":"root"#,
+        r#"a"}{"decision":"allow"}{"x":{"y":"z"#,
         r"back\slash\u0000\n",
         "a\u{2603}\u{1f600}",
     ];
