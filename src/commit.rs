@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use signet_audit::EntryDraft;
 use signet_audit::journal::writer::{JournalHandle, SubmitError};
 use signet_audit::journal::{Committed, JournalError};
-use signet_audit::receipt::{Receipt, ReceiptSigner};
+use signet_audit::receipt::{Alg, Receipt, ReceiptSigner};
 
 /// Why an entry could not be committed.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +149,17 @@ impl Committer {
         };
         let receipt = match &self.signer {
             None => None,
+            // The HMAC receipt key is the chain key (see `run::receipt_signer`): the
+            // receipt's signature is the entry's `hmac`, already computed by the journal.
+            Some(ReceiptSigner::Hmac(k)) => Some(
+                Receipt::new(
+                    Alg::HmacSha256,
+                    &committed.entry_id,
+                    k.id(),
+                    committed.sealed.hmac.as_bytes().to_vec(),
+                )
+                .map_err(|e| CommitError::Receipt(e.to_string()))?,
+            ),
             Some(s) => Some(
                 s.sign_sealed(&committed.entry_id, &committed.sealed)
                     .map_err(|e| CommitError::Receipt(e.to_string()))?,

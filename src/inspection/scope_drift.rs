@@ -27,6 +27,8 @@
 //!
 //! Assumes: the text fed is the generated text (see `text::split_for_inspection`).
 
+use std::sync::Arc;
+
 use regex::Regex;
 use signet_audit::json::Value;
 
@@ -67,14 +69,15 @@ pub struct ScopeDrift {
     settings: ScopeDriftSettings,
     /// The constant marker pattern; should it ever fail to compile, every response
     /// is refused (fail closed) instead of passing unchecked.
-    markers: Option<Regex>,
+    markers: Option<Arc<Regex>>,
 }
 
 impl ScopeDrift {
     pub fn new(settings: ScopeDriftSettings) -> ScopeDrift {
         ScopeDrift {
             settings,
-            markers: Regex::new(MARKERS).ok(),
+            // Shared, not cloned: a cloned `Regex` starts with an empty cache pool.
+            markers: Regex::new(MARKERS).ok().map(Arc::new),
         }
     }
 }
@@ -109,7 +112,7 @@ impl ScopeDrift {
 }
 
 struct DriftInspector {
-    markers: Option<Regex>,
+    markers: Option<Arc<Regex>>,
     level: Level,
     /// Length cap in characters, and the `max_tokens` it derives from.
     cap: Option<(u64, u64)>,
