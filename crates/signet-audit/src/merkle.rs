@@ -255,12 +255,13 @@ fn run_ranges<R: HashReader>(
     plan.run(r)
 }
 
+/// Reference helpers shared by the Merkle tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_util {
     use super::*;
 
     /// Recursive RFC 6962 MTH straight from the definition.
-    fn mth(leaves: &[Hash]) -> Hash {
+    pub fn mth(leaves: &[Hash]) -> Hash {
         match leaves.len() {
             0 => empty_root(),
             1 => leaves[0],
@@ -271,11 +272,18 @@ mod tests {
         }
     }
 
-    fn leaves(n: u64) -> Vec<Hash> {
+    /// `n` distinct leaf hashes.
+    pub fn leaves(n: u64) -> Vec<Hash> {
         (0..n)
             .map(|i| leaf_hash(format!("l{i}").as_bytes()))
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::{leaves, mth};
+    use super::*;
 
     #[test]
     fn stored_index_layout() {

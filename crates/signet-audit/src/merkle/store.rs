@@ -123,26 +123,9 @@ impl HashReader for MemStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{empty_root, leaf_hash, split_point, stored_hash_count, tree_hash};
+    use super::super::test_util::{leaves, mth};
+    use super::super::{empty_root, stored_hash_count, tree_hash};
     use super::*;
-
-    /// Recursive RFC 6962 MTH straight from the definition.
-    fn mth(leaves: &[Hash]) -> Hash {
-        match leaves.len() {
-            0 => empty_root(),
-            1 => leaves[0],
-            n => {
-                let k = split_point(n as u64) as usize;
-                node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
-            }
-        }
-    }
-
-    fn leaves(n: u64) -> Vec<Hash> {
-        (0..n)
-            .map(|i| leaf_hash(format!("l{i}").as_bytes()))
-            .collect()
-    }
 
     #[test]
     fn store_and_compact_range_agree_with_definition() {
