@@ -576,8 +576,12 @@ async fn unary(
         .iter_mut()
         .map(|(_, ins)| ins.feed(&split.content).and_then(|()| ins.finish()))
         .collect();
+    let framing_ctx = InspectCtx {
+        max_tokens: None,
+        ..ctx.clone()
+    };
     for check in &gw.policy.inspection {
-        let mut one = check.start(ctx);
+        let mut one = check.start(&framing_ctx);
         verdicts.push(one.feed(&split.rest).and_then(|()| one.finish()));
     }
     let mut shadowed = Vec::new();

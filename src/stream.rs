@@ -174,33 +174,23 @@ fn event_parts(ev: &SseEvent) -> Result<(String, String), Refusal> {
     Ok((split.content, rest))
 }
 
-/// Runs the streaming inspectors over an event's content, and a fresh set of
-/// inspectors over the rest of the event (so framing between two halves of a marker
-/// never hides it, and markers in ids, names or comments are still found).
+/// Runs one set of inspectors over the events' content (one continuous stream, with
+/// the length cap) and a second set over everything else (framing, ids, names,
+/// comments, other fields), so framing between two halves of a marker never hides it
+/// and markers in the framing are still found.
 fn inspect_event(
-    gw: &Gateway,
-    ctx: &InspectCtx,
-    inspectors: &mut Inspectors,
+    content_inspectors: &mut Inspectors,
+    framing_inspectors: &mut Inspectors,
     ev: &SseEvent,
     shadow: bool,
     shadowed: &mut Vec<Refusal>,
 ) -> Result<(), Refusal> {
     let (content, rest) = event_parts(ev)?;
-    feed_all(inspectors, &content, shadow, shadowed)?;
+    feed_all(content_inspectors, &content, shadow, shadowed)?;
     if rest.is_empty() {
         return Ok(());
     }
-    for check in &gw.policy.inspection {
-        let mut one = check.start(ctx);
-        if let Err(r) = one.feed(&rest).and_then(|()| one.finish()) {
-            if shadow {
-                shadowed.push(r);
-            } else {
-                return Err(r);
-            }
-        }
-    }
-    Ok(())
+    feed_all(framing_inspectors, &rest, shadow, shadowed)
 }
 
 /// `choices[0].finish_reason` of a JSON body or SSE data, if any.
@@ -240,6 +230,17 @@ async fn pump(
         gone: false,
     };
     let mut splitter = SseSplitter::new(MAX_EVENT);
+    // Inspectors for everything but the generated content; no length cap there.
+    let framing_ctx = InspectCtx {
+        max_tokens: None,
+        ..ctx.clone()
+    };
+    let mut framing: Inspectors = gw
+        .policy
+        .inspection
+        .iter()
+        .map(|c| (c.name(), c.start(&framing_ctx)))
+        .collect();
     // Inspected events not yet released because an inspector is still deciding.
     let mut held: Vec<Bytes> = Vec::new();
     let mut shadowed = Vec::new();
@@ -311,21 +312,26 @@ async fn pump(
             }
         };
         for ev in events {
-            if let Err(r) = inspect_event(&gw, &ctx, &mut inspectors, &ev, shadow, &mut shadowed) {
+            if let Err(r) = inspect_event(&mut inspectors, &mut framing, &ev, shadow, &mut shadowed)
+            {
                 break 'read End {
                     finish_reason: format!("{}_abort", r.check),
                     abort: Some(r),
                     client_gone: false,
                 };
             }
-            if ev.data.trim() != "[DONE]" && ev.data.contains("finish_reason") {
+            if ev.data.contains("\"finish_reason\":\"") {
                 let fr = finish_reason_of(ev.data.as_bytes());
                 if fr != "end" {
                     last_reason = fr;
                 }
             }
             held.push(ev.raw);
-            if !inspectors.iter().any(|(_, i)| i.holding()) && !out.send_all(&mut held).await {
+            let deciding = inspectors
+                .iter()
+                .chain(framing.iter())
+                .any(|(_, i)| i.holding());
+            if !deciding && !out.send_all(&mut held).await {
                 break 'read End {
                     finish_reason: "client_disconnect".into(),
                     abort: None,
@@ -339,7 +345,7 @@ async fn pump(
         // Upstream finished: flush a trailing event without its blank line, then let
         // every inspector conclude.
         if is_sse && let Ok(Some(ev)) = splitter.finish() {
-            match inspect_event(&gw, &ctx, &mut inspectors, &ev, shadow, &mut shadowed) {
+            match inspect_event(&mut inspectors, &mut framing, &ev, shadow, &mut shadowed) {
                 Err(r) => {
                     end = End {
                         finish_reason: format!("{}_abort", r.check),
@@ -351,7 +357,7 @@ async fn pump(
             }
         }
         if end.abort.is_none() && !end.client_gone {
-            for (_, ins) in inspectors.iter_mut() {
+            for (_, ins) in inspectors.iter_mut().chain(framing.iter_mut()) {
                 if let Err(r) = ins.finish() {
                     if shadow {
                         shadowed.push(r);
