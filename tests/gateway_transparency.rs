@@ -270,3 +270,59 @@ async fn without_a_log_key_transparency_is_off_and_says_so() {
         g.stderr.lock().unwrap()
     );
 }
+
+/// A TSA that answers junk (or nothing useful) never blocks or fails a request; no
+/// unverified token is stored; the failures are counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lying_tsa_never_affects_requests_and_nothing_unverified_is_stored() {
+    let tsa = start_tsa();
+    let liar = gwt::upstream(|_| {
+        let mut r = Reply::json("this is not a TimeStampResp");
+        r.headers = vec![("content-type".into(), "application/timestamp-reply".into())];
+        r
+    })
+    .await;
+    let keys = tempfile::tempdir().unwrap();
+    let log_key = keygen(keys.path(), "log.pem");
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let liar_url = format!("{}/tsr", liar.url());
+    let env = [
+        ("SIGNET_LOG_KEY", log_key.to_str().unwrap()),
+        ("SIGNET_CHECKPOINT_EVERY", "1"),
+        ("SIGNET_CHECKPOINT_INTERVAL_MS", "50"),
+        ("SIGNET_TSA_URL", liar_url.as_str()),
+        ("SIGNET_TSA_ROOT", tsa.root.to_str().unwrap()),
+    ];
+    let g = gwt::start(&up.url(), &env, None);
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+        assert_eq!(r.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a request waited on the TSA"
+        );
+    }
+    let mut failures = 0u64;
+    for _ in 0..50 {
+        let m = gwt::send("GET", &g.url("/metrics"), &[], b"").await.text();
+        failures = m
+            .lines()
+            .find_map(|l| l.strip_prefix("signet_anchor_failures_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if failures > 0 && liar.hits() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(liar.hits() > 0, "the TSA was never asked");
+    assert!(failures > 0, "failures must be counted");
+    let anchors = g.log.with_file_name("audit.jsonl.anchors");
+    let stored = std::fs::read_to_string(&anchors).unwrap_or_default();
+    assert!(
+        stored.is_empty(),
+        "an unverified token was stored: {stored}"
+    );
+    assert_eq!(g.verify().0, Some(0));
+}

@@ -202,3 +202,26 @@ fn multi_process_mode_interleaves_into_one_chain() {
     assert!(r.is_intact(), "{:?}", r.breaks);
     assert_eq!((r.entries, r.last_seq), (200, Some(199)));
 }
+
+#[test]
+fn clock_going_backwards_keeps_seq_contiguous_and_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("a.jsonl");
+    let mut j = open(&p).expect("open");
+    for ts in [3_000u64, 2_000, 1_000, 4_000] {
+        let mut d = note("clock");
+        d.ts_ns = ts;
+        j.append(d).expect("append");
+    }
+    drop(j);
+    let r = check(&p);
+    assert!(r.is_intact(), "{:?}", r.breaks);
+    assert_eq!(r.last_seq, Some(3));
+    let warned: Vec<u64> = r
+        .warnings
+        .iter()
+        .filter(|w| w.kind == "ts_non_monotonic")
+        .map(|w| w.line)
+        .collect();
+    assert_eq!(warned, vec![2, 3]);
+}
