@@ -168,6 +168,8 @@ pub async fn upstream(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) ->
 pub struct Gateway {
     pub child: Child,
     pub addr: String,
+    /// `http` or `https`, as announced.
+    pub scheme: String,
     pub log: PathBuf,
     pub dir: tempfile::TempDir,
     pub stderr: Arc<std::sync::Mutex<String>>,
@@ -266,20 +268,26 @@ pub fn start(upstream_url: &str, env: &[(&str, &str)], config: Option<&str>) -> 
     });
     let out = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(out).lines();
-    let addr = loop {
+    let (scheme, addr) = loop {
         match lines.next() {
             Some(Ok(l)) => {
-                if let Some(a) = l.strip_prefix("signet: listening on http://") {
-                    break a.to_owned();
+                if let Some(rest) = l.strip_prefix("signet: listening on ")
+                    && let Some((scheme, addr)) = rest.split_once("://")
+                {
+                    break (scheme.to_owned(), addr.to_owned());
                 }
             }
-            _ => panic!("gateway did not start: {}", stderr.lock().expect("lock")),
+            _ => {
+                let _ = child.wait();
+                panic!("gateway did not start: {}", stderr.lock().expect("lock"))
+            }
         }
     };
     std::thread::spawn(move || for _ in lines {});
     Gateway {
         child,
         addr,
+        scheme,
         log,
         dir,
         stderr,

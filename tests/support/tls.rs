@@ -4,7 +4,6 @@
 //! ALPN protocol it offers.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -189,57 +188,11 @@ pub async fn https_upstream(leaf: &Leaf, body: &'static str) -> HttpsUpstream {
     up
 }
 
-/// Starts `signet serve` like [`super::gateway::start`], but accepts an `https://`
-/// announce line too; returns the gateway and the announced scheme.
+/// Starts `signet serve` (see [`super::gateway::start`]); returns the gateway and the
+/// announced scheme (`https` with a TLS listener).
 pub fn start(upstream_url: &str, env: &[(&str, &str)]) -> (Gateway, String) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let log = dir.path().join("audit.jsonl");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_signet"));
-    c.arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SIGNET_UPSTREAM_URL", upstream_url)
-        .env("SIGNET_PORT", "0")
-        .env("SIGNET_HOST", "127.0.0.1")
-        .env("SIGNET_AUDIT_LOG_PATH", &log)
-        .env("SIGNET_HMAC_SECRET", SECRET)
-        .env("SIGNET_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn signet serve");
-    let stderr = Arc::new(std::sync::Mutex::new(String::new()));
-    let err_pipe = child.stderr.take().expect("stderr");
-    let sink = stderr.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
-            sink.lock().expect("lock").push_str(&format!("{line}\n"));
-        }
-    });
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (scheme, addr) = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(rest) = l.strip_prefix("signet: listening on ")
-                    && let Some((scheme, addr)) = rest.split_once("://")
-                {
-                    break (scheme.to_owned(), addr.to_owned());
-                }
-            }
-            _ => {
-                let _ = child.wait();
-                panic!("gateway did not start: {}", stderr.lock().expect("lock"));
-            }
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let g = Gateway {
-        child,
-        addr,
-        log,
-        dir,
-        stderr,
-    };
+    let g = super::gateway::start(upstream_url, env, None);
+    let scheme = g.scheme.clone();
     (g, scheme)
 }
 
