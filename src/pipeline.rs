@@ -611,7 +611,7 @@ async fn unary(
     extra.insert("response_bytes".into(), Value::from(bytes.len() as u64));
     extra.insert(
         "finish_reason".into(),
-        crate::stream::finish_reason_of(&bytes).into(),
+        split.finish_reason.as_deref().unwrap_or("end").into(),
     );
     let d = facts.draft(
         "pipeline.complete",

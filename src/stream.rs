@@ -28,6 +28,7 @@ use signet_audit::{Decision, EntryDraft};
 use crate::admission::Refusal;
 use crate::body::{self, Body, FrameSender};
 use crate::inspection::sse::{SseEvent, SseSplitter};
+use crate::inspection::text::{Split, split_for_inspection};
 use crate::inspection::{InspectCtx, Inspector};
 use crate::pipeline::{Facts, Gateway};
 use crate::respond;
@@ -132,7 +133,7 @@ fn feed_all(
 /// comment nor an SSE field makes the stream invalid, so content cannot hide in lines
 /// that parsers ignore; data that looks like JSON but is not valid JSON is refused; an
 /// upstream comment posing as the gateway's receipt is refused.
-fn event_parts(ev: &SseEvent) -> Result<(String, String), Refusal> {
+fn event_parts(ev: &SseEvent) -> Result<Split, Refusal> {
     let invalid = |why: &str| {
         Refusal::new(
             502,
@@ -166,49 +167,34 @@ fn event_parts(ev: &SseEvent) -> Result<(String, String), Refusal> {
         }
     }
     if ev.data.trim() == "[DONE]" {
-        return Ok((String::new(), rest));
+        return Ok(Split {
+            rest,
+            ..Split::default()
+        });
     }
-    let split =
-        crate::inspection::text::split_for_inspection(ev.data.as_bytes()).map_err(invalid)?;
+    let mut split = split_for_inspection(ev.data.as_bytes()).map_err(invalid)?;
     rest.push_str(&split.rest);
-    Ok((split.content, rest))
+    split.rest = rest;
+    Ok(split)
 }
 
 /// Runs one set of inspectors over the events' content (one continuous stream, with
 /// the length cap) and a second set over everything else (framing, ids, names,
 /// comments, other fields), so framing between two halves of a marker never hides it
-/// and markers in the framing are still found.
+/// and markers in the framing are still found. Returns the event's `finish_reason`.
 fn inspect_event(
     content_inspectors: &mut Inspectors,
     framing_inspectors: &mut Inspectors,
     ev: &SseEvent,
     shadow: bool,
     shadowed: &mut Vec<Refusal>,
-) -> Result<(), Refusal> {
-    let (content, rest) = event_parts(ev)?;
-    feed_all(content_inspectors, &content, shadow, shadowed)?;
-    if rest.is_empty() {
-        return Ok(());
+) -> Result<Option<String>, Refusal> {
+    let split = event_parts(ev)?;
+    feed_all(content_inspectors, &split.content, shadow, shadowed)?;
+    if !split.rest.is_empty() {
+        feed_all(framing_inspectors, &split.rest, shadow, shadowed)?;
     }
-    feed_all(framing_inspectors, &rest, shadow, shadowed)
-}
-
-/// `choices[0].finish_reason` of a JSON body or SSE data, if any.
-pub fn finish_reason_of(b: &[u8]) -> String {
-    let Ok((v, _)) = json::parse(b) else {
-        return "end".into();
-    };
-    let reason = v
-        .as_object()
-        .and_then(|m| m.get("choices"))
-        .and_then(|c| match c {
-            Value::Array(a) => a.first(),
-            _ => None,
-        })
-        .and_then(Value::as_object)
-        .and_then(|c| c.get("finish_reason"))
-        .and_then(Value::as_str);
-    reason.unwrap_or("end").to_owned()
+    Ok(split.finish_reason)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -312,19 +298,16 @@ async fn pump(
             }
         };
         for ev in events {
-            if let Err(r) = inspect_event(&mut inspectors, &mut framing, &ev, shadow, &mut shadowed)
-            {
-                break 'read End {
-                    finish_reason: format!("{}_abort", r.check),
-                    abort: Some(r),
-                    client_gone: false,
-                };
-            }
-            if ev.data.contains("\"finish_reason\":\"") {
-                let fr = finish_reason_of(ev.data.as_bytes());
-                if fr != "end" {
-                    last_reason = fr;
+            match inspect_event(&mut inspectors, &mut framing, &ev, shadow, &mut shadowed) {
+                Err(r) => {
+                    break 'read End {
+                        finish_reason: format!("{}_abort", r.check),
+                        abort: Some(r),
+                        client_gone: false,
+                    };
                 }
+                Ok(Some(fr)) => last_reason = fr,
+                Ok(None) => {}
             }
             held.push(ev.raw);
             let deciding = inspectors
@@ -353,7 +336,12 @@ async fn pump(
                         client_gone: false,
                     }
                 }
-                Ok(()) => held.push(ev.raw),
+                Ok(fr) => {
+                    if let Some(fr) = fr {
+                        last_reason = fr;
+                    }
+                    held.push(ev.raw);
+                }
             }
         }
         if end.abort.is_none() && !end.client_gone {

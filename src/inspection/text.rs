@@ -41,6 +41,8 @@ pub const CONTENT_KEYS: &[&str] = &[
 pub struct Split {
     pub content: String,
     pub rest: String,
+    /// The first string `finish_reason` in the document (OpenAI-style), for the entry.
+    pub finish_reason: Option<String>,
 }
 
 /// Splits a body or SSE `data` payload for inspection. JSON is decoded (escapes
@@ -57,7 +59,7 @@ pub fn split_for_inspection(bytes: &[u8]) -> Result<Split, &'static str> {
         Err(_) if looks_like_json(bytes) => Err("payload looks like JSON but is not valid JSON"),
         Err(_) => Ok(Split {
             content: String::from_utf8_lossy(bytes).into_owned(),
-            rest: String::new(),
+            ..Split::default()
         }),
     }
 }
@@ -79,6 +81,9 @@ fn looks_like_json(bytes: &[u8]) -> bool {
 fn split_collect(v: &Value, key: Option<&str>, out: &mut Split) {
     match v {
         Value::String(s) => {
+            if key == Some("finish_reason") && out.finish_reason.is_none() {
+                out.finish_reason = Some(s.clone());
+            }
             if key.is_some_and(|k| CONTENT_KEYS.contains(&k)) {
                 out.content.push_str(s);
             } else {
