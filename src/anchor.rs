@@ -22,16 +22,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
-use signet_audit::json::{self, Map, Value};
+use signet_audit::tlog_verify::AnchorRecord;
 use signet_audit::transparency::Shared;
 use signet_audit::tsp::{self, TrustRoots};
-use signet_audit::util::{now_ns, to_hex};
+use signet_audit::util::now_ns;
 
 /// Anchors made so far, by checkpoint size (the TSA's response bytes).
 #[derive(Default)]
@@ -49,28 +48,34 @@ impl Anchors {
     }
 }
 
-/// Loads `<log>.anchors` if present (tokens by checkpoint size).
+/// Loads `<log>.anchors` if present (tokens by checkpoint size), after moving an
+/// incomplete last line (a crash mid-append) aside with the journal's own recovery.
 pub fn load(path: &std::path::Path) -> Anchors {
     let a = Anchors::default();
-    let Ok(text) = std::fs::read_to_string(path) else {
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        match signet_audit::journal::tail::cut_torn_tail(&f, path) {
+            Ok(Some(t)) => {
+                tracing::warn!(bytes = t.bytes, saved_to = %t.saved_to.display(), "torn last line of the anchors file moved aside")
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "anchors file could not be checked for a torn line")
+            }
+        }
+    }
+    let Ok(text) = std::fs::read(path) else {
         return a;
     };
     if let Ok(mut m) = a.by_size.lock() {
-        for line in text.lines() {
-            let Ok((Value::Object(o), _)) = json::parse(line.as_bytes()) else {
-                continue;
-            };
-            let size = match o.get("checkpoint_size") {
-                Some(Value::Number(n)) => n.as_u64(),
-                _ => None,
-            };
-            let token = o
-                .get("token")
-                .and_then(Value::as_str)
-                .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok());
-            if let (Some(s), Some(t)) = (size, token) {
-                a.latest_size.fetch_max(s, Ordering::Relaxed);
-                m.insert(s, t);
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            if let Ok(r) = AnchorRecord::parse(line) {
+                a.latest_size
+                    .fetch_max(r.checkpoint_size, Ordering::Relaxed);
+                m.insert(r.checkpoint_size, r.token);
             }
         }
     }
@@ -152,20 +157,14 @@ impl Anchorer {
         .to_bytes();
         tsp::verify_token(&body, &digest, Some(nonce.as_bytes()), &self.roots)
             .map_err(|e| AnchorError::Invalid(e.to_string()))?;
-        let mut m = Map::new();
-        m.insert("checkpoint_size".into(), Value::from(size));
-        m.insert("note_sha256".into(), to_hex(&digest).into());
-        m.insert(
-            "token".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(&body)
-                .into(),
-        );
-        m.insert("ts_ns".into(), Value::from(now_ns()));
-        m.insert("tsa_url".into(), self.url.to_string().into());
-        let mut line = Vec::new();
-        json::write_canonical(&Value::Object(m), &mut line);
-        line.push(b'\n');
+        let line = AnchorRecord {
+            checkpoint_size: size,
+            note_sha256: digest,
+            token: body.to_vec(),
+            ts_ns: now_ns(),
+            tsa_url: self.url.to_string(),
+        }
+        .to_line();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new()
@@ -187,5 +186,35 @@ impl Anchorer {
         self.anchors.anchored.fetch_add(1, Ordering::Relaxed);
         tracing::info!(size, "checkpoint anchored");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_moves_a_torn_last_line_aside_and_reads_whole_records() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl.anchors");
+        let rec = AnchorRecord {
+            checkpoint_size: 7,
+            note_sha256: [1; 32],
+            token: b"token".to_vec(),
+            ts_ns: 1,
+            tsa_url: "http://tsa.test/".into(),
+        };
+        let mut data = rec.to_line();
+        data.extend_from_slice(b"{\"checkpoint_size\":9,\"no");
+        std::fs::write(&path, &data).expect("write");
+        let a = load(&path);
+        assert_eq!(a.token_for(7).as_deref(), Some(&b"token"[..]));
+        assert_eq!(a.latest_size.load(Ordering::Relaxed), 7);
+        assert_eq!(std::fs::read(&path).expect("read"), rec.to_line());
+        let aside = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().contains(".torn-"));
+        assert!(aside, "the torn bytes must be kept aside");
     }
 }
