@@ -40,3 +40,23 @@ impl hyper::body::Body for ChannelBody {
         self.rx.poll_recv(cx)
     }
 }
+
+/// A small fixed response the gateway answers itself (never cached).
+pub fn text(
+    status: http::StatusCode,
+    ctype: &'static str,
+    s: impl Into<Bytes>,
+) -> http::Response<Body> {
+    let mut r = http::Response::new(full(s));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(ctype),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    r
+}

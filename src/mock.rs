@@ -24,13 +24,7 @@ use crate::body::{self, Body};
 const MODEL: &str = "signet-mock-1";
 
 fn json_response(status: StatusCode, s: String) -> Response<Body> {
-    let mut r = Response::new(body::full(s));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    body::text(status, "application/json", s)
 }
 
 /// The reply text for a request body.

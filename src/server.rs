@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -30,23 +30,11 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::{self, Body};
+use crate::body::{Body, text};
 use crate::pipeline::{self, Gateway};
 
 /// Largest request head accepted (HTTP/1 read buffer).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-fn text(status: StatusCode, ctype: &'static str, s: impl Into<bytes::Bytes>) -> Response<Body> {
-    let mut r = Response::new(body::full(s));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    r.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    r
-}
 
 async fn upstream_reachable(gw: &Gateway) -> bool {
     let a = &gw.cfg.upstream.authority;

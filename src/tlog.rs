@@ -24,7 +24,7 @@ use signet_audit::note::format_tlog_proof;
 use signet_audit::transparency::{Published, Shared};
 
 use crate::anchor::Anchors;
-use crate::body::{self, Body};
+use crate::body::{Body, text};
 
 /// Most bytes from the end of the log searched for a receipt's entry.
 pub const MAX_SCAN: u64 = 256 << 20;
@@ -39,18 +39,6 @@ pub struct TlogState {
     pub anchors: Arc<Anchors>,
     /// Receipt key id and key, for DSSE receipts.
     pub receipt_key: Option<(String, SigningKey)>,
-}
-
-fn text(status: StatusCode, ctype: &'static str, s: impl Into<bytes::Bytes>) -> Response<Body> {
-    let mut r = Response::new(body::full(s));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    r.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    r
 }
 
 fn bad(msg: &'static str) -> Response<Body> {
