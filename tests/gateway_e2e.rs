@@ -218,6 +218,17 @@ async fn unary_scope_drift_replaces_the_body() {
     assert_log_ok(&g);
 }
 
+/// A streaming chat request from alice.
+async fn stream_chat(g: &gwt::Gateway) -> gwt::Got {
+    gwt::send(
+        "POST",
+        &g.url("/v1/chat/completions"),
+        &[ALICE],
+        br#"{"stream":true}"#,
+    )
+    .await
+}
+
 fn chunk(text: &str) -> String {
     format!(
         "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
@@ -237,13 +248,7 @@ async fn sse_marker_split_across_events_and_tcp_chunks_aborts_the_stream() {
     })
     .await;
     let g = gwt::start(&up.url(), &[], None);
-    let r = gwt::send(
-        "POST",
-        &g.url("/v1/chat/completions"),
-        &[ALICE],
-        br#"{"stream":true}"#,
-    )
-    .await;
+    let r = stream_chat(&g).await;
     assert_eq!(r.status, 200);
     let text = r.text();
     assert!(text.contains("\"signet_abort\":true"), "{text}");
@@ -285,13 +290,7 @@ async fn clean_sse_stream_gets_entry_receipt_and_exact_fingerprint() {
     })
     .await;
     let g = gwt::start(&up.url(), &[], None);
-    let r = gwt::send(
-        "POST",
-        &g.url("/v1/chat/completions"),
-        &[ALICE],
-        br#"{"stream":true}"#,
-    )
-    .await;
+    let r = stream_chat(&g).await;
     let text = r.text();
     assert!(
         text.contains("hello ") && text.contains("world") && text.contains("[DONE]"),
@@ -836,13 +835,7 @@ async fn a_marker_ending_an_event_is_held_until_decided() {
     })
     .await;
     let g = gwt::start(&up.url(), &[], None);
-    let r = gwt::send(
-        "POST",
-        &g.url("/v1/chat/completions"),
-        &[ALICE],
-        br#"{"stream":true}"#,
-    )
-    .await;
+    let r = stream_chat(&g).await;
     let text = r.text();
     assert!(text.contains("signet_abort"), "{text}");
     assert!(
@@ -859,13 +852,7 @@ async fn a_marker_ending_an_event_is_held_until_decided() {
     })
     .await;
     let g2 = gwt::start(&up.url(), &[], None);
-    let r = gwt::send(
-        "POST",
-        &g2.url("/v1/chat/completions"),
-        &[ALICE],
-        br#"{"stream":true}"#,
-    )
-    .await;
+    let r = stream_chat(&g2).await;
     let text = r.text();
     assert!(
         !text.contains("signet_abort")
