@@ -385,6 +385,21 @@ async fn journal_failure_fails_closed_with_503_and_forwards_nothing() {
     );
     let ready = gwt::send("GET", &g.url("/readyz"), &[], b"").await;
     assert_eq!(ready.status, 503);
+    let (code, err) = healthcheck(&g.url("/readyz"));
+    assert_eq!(code, Some(69), "{err}");
+    assert!(err.contains("answered 503"), "{err}");
+}
+
+/// Runs `signet healthcheck URL`; returns its exit code and stderr.
+fn healthcheck(url: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["healthcheck", "--timeout-ms", "3000", url])
+        .output()
+        .expect("run signet healthcheck");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -397,6 +412,17 @@ async fn own_endpoints_are_answered_locally_and_not_audited() {
     );
     let ready = gwt::send("GET", &g.url("/readyz"), &[], b"").await;
     assert_eq!(ready.status, 200, "{}", ready.text());
+    for p in ["/healthz", "/readyz"] {
+        let (code, err) = healthcheck(&g.url(p));
+        assert_eq!(code, Some(0), "{p}: {err}");
+    }
+    // A closed port and a non-200 answer are both "unavailable" (69).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/healthz", closed.local_addr().unwrap());
+    drop(closed);
+    assert_eq!(healthcheck(&dead).0, Some(69));
+    assert_eq!(healthcheck(&g.url("/signet/v1/checkpoint")).0, Some(69));
+    assert_eq!(healthcheck("https://127.0.0.1:1/healthz").0, Some(64));
     let v = gwt::send("GET", &g.url("/version"), &[], b"").await;
     assert!(v.text().contains("signet-gateway"));
     gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;

@@ -8,6 +8,8 @@ pub const INTEGRITY: u8 = 2;
 pub const USAGE: u8 = 64;
 /// An input file could not be read.
 pub const NO_INPUT: u8 = 66;
+/// A service the command probed is not available (`healthcheck`).
+pub const UNAVAILABLE: u8 = 69;
 /// An output file could not be created.
 pub const CANT_CREATE: u8 = 73;
 

@@ -4,6 +4,7 @@ pub mod append;
 pub mod audit;
 pub mod config_cmd;
 pub mod exit;
+pub mod healthcheck;
 pub mod human;
 pub mod keys;
 pub mod read;
@@ -44,6 +45,8 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run the gateway in front of a built-in mock LLM upstream, to try it out
     Demo(crate::demo::DemoArgs),
+    /// Probe a gateway endpoint (exit 0 iff it answers 200), for container health checks
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// Runs the parsed command and turns its outcome into an exit code.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Receipt(c) => receipt::run(c),
         Command::Serve(a) => serve::load_config(&a).and_then(crate::run::serve),
         Command::Demo(a) => crate::demo::run(&a),
+        Command::Healthcheck(a) => healthcheck::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
