@@ -29,14 +29,12 @@ use crate::admission::Refusal;
 use crate::body::{self, Body, FrameSender};
 use crate::inspection::sse::{SseEvent, SseSplitter};
 use crate::inspection::text::{Split, split_for_inspection};
-use crate::inspection::{InspectCtx, Inspector};
+use crate::inspection::{Inspectors, ResponseInspectors};
 use crate::pipeline::{Facts, Gateway};
 use crate::respond;
 
 /// Largest single SSE event accepted from the upstream.
 const MAX_EVENT: usize = 1 << 20;
-
-type Inspectors = Vec<(&'static str, Box<dyn Inspector>)>;
 
 /// Starts streaming `rbody` to the client; returns the response head at once.
 #[allow(clippy::too_many_arguments)]
@@ -45,8 +43,7 @@ pub fn respond(
     facts: Facts,
     mut rparts: http::response::Parts,
     rbody: Incoming,
-    inspectors: Inspectors,
-    ctx: InspectCtx,
+    inspectors: ResponseInspectors,
     is_sse: bool,
     deadline: Instant,
 ) -> Response<Body> {
@@ -63,7 +60,7 @@ pub fn respond(
     let status = rparts.status.as_u16();
     let (tx, body) = body::channel(16);
     tokio::spawn(pump(
-        gw, facts, status, rbody, inspectors, ctx, is_sse, deadline, tx,
+        gw, facts, status, rbody, inspectors, is_sse, deadline, tx,
     ));
     Response::from_parts(rparts, body)
 }
@@ -203,8 +200,7 @@ async fn pump(
     mut facts: Facts,
     status: u16,
     mut rbody: Incoming,
-    mut inspectors: Inspectors,
-    ctx: InspectCtx,
+    inspectors: ResponseInspectors,
     is_sse: bool,
     deadline: Instant,
     tx: FrameSender,
@@ -216,17 +212,10 @@ async fn pump(
         gone: false,
     };
     let mut splitter = SseSplitter::new(MAX_EVENT);
-    // Inspectors for everything but the generated content; no length cap there.
-    let framing_ctx = InspectCtx {
-        max_tokens: None,
-        ..ctx.clone()
-    };
-    let mut framing: Inspectors = gw
-        .policy
-        .inspection
-        .iter()
-        .map(|c| (c.name(), c.start(&framing_ctx)))
-        .collect();
+    let ResponseInspectors {
+        content: mut inspectors,
+        mut framing,
+    } = inspectors;
     // Inspected events not yet released because an inspector is still deciding.
     let mut held: Vec<Bytes> = Vec::new();
     let mut shadowed = Vec::new();

@@ -40,3 +40,36 @@ pub trait InspectionCheck: Send + Sync {
     fn name(&self) -> &'static str;
     fn start(&self, ctx: &InspectCtx) -> Box<dyn Inspector>;
 }
+
+/// Named inspectors of one response.
+pub type Inspectors = Vec<(&'static str, Box<dyn Inspector>)>;
+
+/// All inspectors of one response, started together from one policy snapshot: the
+/// generated text goes to `content` (with the request's length cap), everything else
+/// (keys, ids, envelope fields, SSE framing) to `framing` (no length cap), so framing
+/// between two halves of a marker never hides it and markers in the framing are found.
+pub struct ResponseInspectors {
+    pub content: Inspectors,
+    pub framing: Inspectors,
+}
+
+impl ResponseInspectors {
+    pub fn start(checks: &[Box<dyn InspectionCheck>], ctx: &InspectCtx) -> Self {
+        let framing_ctx = InspectCtx {
+            max_tokens: None,
+            ..ctx.clone()
+        };
+        ResponseInspectors {
+            content: checks.iter().map(|c| (c.name(), c.start(ctx))).collect(),
+            framing: checks
+                .iter()
+                .map(|c| (c.name(), c.start(&framing_ctx)))
+                .collect(),
+        }
+    }
+
+    /// True when the policy inspects nothing.
+    pub fn is_empty(&self) -> bool {
+        self.content.is_empty() && self.framing.is_empty()
+    }
+}
