@@ -20,6 +20,7 @@ mod args;
 mod env;
 mod parse;
 mod raw;
+#[cfg(test)]
 pub(crate) mod reference;
 mod resolve;
 mod secret;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::env::{Env, non_empty};
 use super::raw::{RawConfig, SourceFile};
-use super::{Config, LogFormat, ServeArgs, Upstream, defaults, parse};
+use super::{Config, ServeArgs, Upstream, defaults, parse};
 use crate::policy::PolicyConfig;
 
 /// What the caller needs.
