@@ -397,7 +397,7 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
         classification: state.classification.unwrap_or(admission::Level::Unclass),
         max_tokens: state.max_tokens,
     };
-    let inspectors = ResponseInspectors::start(&policy.inspection, &ctx);
+    let inspectors = ResponseInspectors::start(policy.clone(), &ctx);
     let (mut rparts, rbody) = resp.into_parts();
     upstream::strip_hop_by_hop(&mut rparts.headers);
     upstream::strip_gateway_owned(&mut rparts.headers, &gw.cfg.receipt_header_name);
@@ -566,33 +566,21 @@ async fn unary(
             return refuse(gw, &facts, "inspection", &r).await;
         }
     };
-    // The generated text goes through the response's inspectors (length cap included);
-    // everything else (keys, ids, envelope fields) through a fresh set.
-    let content = inspectors
-        .content
-        .iter_mut()
-        .map(|(_, ins)| ins.feed(&split.content).and_then(|()| ins.finish()));
-    let framing = inspectors
-        .framing
-        .iter_mut()
-        .map(|(_, ins)| ins.feed(&split.rest).and_then(|()| ins.finish()));
-    let verdicts: Vec<Result<(), Refusal>> = content.chain(framing).collect();
+    // Generated text (per choice) with the length cap; everything else (keys, ids,
+    // envelope fields) through the framing set.
     let mut shadowed = Vec::new();
-    for verdict in verdicts {
-        if let Err(r) = verdict {
-            if gw.cfg.shadow {
-                shadowed.push(r);
-                continue;
-            }
-            let mut r = r;
-            r.metadata.insert(
-                "upstream_status".into(),
-                Value::from(u64::from(rparts.status.as_u16())),
-            );
-            r.metadata
-                .insert("finish_reason".into(), format!("{}_abort", r.check).into());
-            return refuse(gw, &facts, "inspection", &r).await;
-        }
+    let shadow = gw.cfg.shadow;
+    let verdict = inspectors
+        .feed(&split, shadow, &mut shadowed)
+        .and_then(|()| inspectors.finish(shadow, &mut shadowed));
+    if let Err(mut r) = verdict {
+        r.metadata.insert(
+            "upstream_status".into(),
+            Value::from(u64::from(rparts.status.as_u16())),
+        );
+        r.metadata
+            .insert("finish_reason".into(), format!("{}_abort", r.check).into());
+        return refuse(gw, &facts, "inspection", &r).await;
     }
     for (i, r) in shadowed.iter().enumerate().take(8) {
         add_shadow_headers(&mut rparts.headers, i + 8, r);

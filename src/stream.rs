@@ -27,9 +27,9 @@ use signet_audit::{Decision, EntryDraft};
 
 use crate::admission::Refusal;
 use crate::body::{self, Body, FrameSender};
+use crate::inspection::ResponseInspectors;
 use crate::inspection::sse::{SseEvent, SseSplitter};
 use crate::inspection::text::{Split, split_for_inspection};
-use crate::inspection::{Inspectors, ResponseInspectors};
 use crate::pipeline::{Facts, Gateway};
 use crate::respond;
 
@@ -106,24 +106,6 @@ impl Out {
     }
 }
 
-fn feed_all(
-    inspectors: &mut Inspectors,
-    text: &str,
-    shadow: bool,
-    shadowed: &mut Vec<Refusal>,
-) -> Result<(), Refusal> {
-    for (_, ins) in inspectors.iter_mut() {
-        if let Err(r) = ins.feed(text) {
-            if shadow {
-                shadowed.push(r);
-            } else {
-                return Err(r);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// An SSE event split for inspection: `content` (generated text, which continues
 /// from event to event) and `rest` (event name, id, retry, comments, keys and every
 /// other string of the data). Every forwarded byte is covered: a line that is not a
@@ -175,22 +157,17 @@ fn event_parts(ev: &SseEvent) -> Result<Split, Refusal> {
     Ok(split)
 }
 
-/// Runs one set of inspectors over the events' content (one continuous stream, with
-/// the length cap) and a second set over everything else (framing, ids, names,
-/// comments, other fields), so framing between two halves of a marker never hides it
-/// and markers in the framing are still found. Returns the event's `finish_reason`.
+/// Inspects one event: its generated text (per choice, continuing from event to
+/// event, with the length cap) and everything else (framing, ids, names, comments,
+/// other fields; see [`ResponseInspectors`]). Returns the event's `finish_reason`.
 fn inspect_event(
-    content_inspectors: &mut Inspectors,
-    framing_inspectors: &mut Inspectors,
+    inspectors: &mut ResponseInspectors,
     ev: &SseEvent,
     shadow: bool,
     shadowed: &mut Vec<Refusal>,
 ) -> Result<Option<String>, Refusal> {
     let split = event_parts(ev)?;
-    feed_all(content_inspectors, &split.content, shadow, shadowed)?;
-    if !split.rest.is_empty() {
-        feed_all(framing_inspectors, &split.rest, shadow, shadowed)?;
-    }
+    inspectors.feed(&split, shadow, shadowed)?;
     Ok(split.finish_reason)
 }
 
@@ -200,7 +177,7 @@ async fn pump(
     mut facts: Facts,
     status: u16,
     mut rbody: Incoming,
-    inspectors: ResponseInspectors,
+    mut inspectors: ResponseInspectors,
     is_sse: bool,
     deadline: Instant,
     tx: FrameSender,
@@ -212,10 +189,6 @@ async fn pump(
         gone: false,
     };
     let mut splitter = SseSplitter::new(MAX_EVENT);
-    let ResponseInspectors {
-        content: mut inspectors,
-        mut framing,
-    } = inspectors;
     // Inspected events not yet released because an inspector is still deciding.
     let mut held: Vec<Bytes> = Vec::new();
     let mut shadowed = Vec::new();
@@ -250,12 +223,9 @@ async fn pump(
             continue;
         };
         if !is_sse {
-            if let Err(r) = feed_all(
-                &mut inspectors,
-                &String::from_utf8_lossy(&data),
-                shadow,
-                &mut shadowed,
-            ) {
+            if let Err(r) =
+                inspectors.feed_content(&String::from_utf8_lossy(&data), shadow, &mut shadowed)
+            {
                 break End {
                     finish_reason: format!("{}_abort", r.check),
                     abort: Some(r),
@@ -287,7 +257,7 @@ async fn pump(
             }
         };
         for ev in events {
-            match inspect_event(&mut inspectors, &mut framing, &ev, shadow, &mut shadowed) {
+            match inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
                 Err(r) => {
                     break 'read End {
                         finish_reason: format!("{}_abort", r.check),
@@ -299,10 +269,7 @@ async fn pump(
                 Ok(None) => {}
             }
             held.push(ev.raw);
-            let deciding = inspectors
-                .iter()
-                .chain(framing.iter())
-                .any(|(_, i)| i.holding());
+            let deciding = inspectors.holding();
             if !deciding && !out.send_all(&mut held).await {
                 break 'read End {
                     finish_reason: "client_disconnect".into(),
@@ -317,7 +284,7 @@ async fn pump(
         // Upstream finished: flush a trailing event without its blank line, then let
         // every inspector conclude.
         if is_sse && let Ok(Some(ev)) = splitter.finish() {
-            match inspect_event(&mut inspectors, &mut framing, &ev, shadow, &mut shadowed) {
+            match inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
                 Err(r) => {
                     end = End {
                         finish_reason: format!("{}_abort", r.check),
@@ -334,19 +301,12 @@ async fn pump(
             }
         }
         if end.abort.is_none() && !end.client_gone {
-            for (_, ins) in inspectors.iter_mut().chain(framing.iter_mut()) {
-                if let Err(r) = ins.finish() {
-                    if shadow {
-                        shadowed.push(r);
-                    } else {
-                        end = End {
-                            finish_reason: format!("{}_abort", r.check),
-                            abort: Some(r),
-                            client_gone: false,
-                        };
-                        break;
-                    }
-                }
+            if let Err(r) = inspectors.finish(shadow, &mut shadowed) {
+                end = End {
+                    finish_reason: format!("{}_abort", r.check),
+                    abort: Some(r),
+                    client_gone: false,
+                };
             }
         }
         // Everything is decided now: release what was held, unless it was refused.
