@@ -300,14 +300,15 @@ async fn pump(
                 }
             }
         }
-        if end.abort.is_none() && !end.client_gone {
-            if let Err(r) = inspectors.finish(shadow, &mut shadowed) {
-                end = End {
-                    finish_reason: format!("{}_abort", r.check),
-                    abort: Some(r),
-                    client_gone: false,
-                };
-            }
+        if end.abort.is_none()
+            && !end.client_gone
+            && let Err(r) = inspectors.finish(shadow, &mut shadowed)
+        {
+            end = End {
+                finish_reason: format!("{}_abort", r.check),
+                abort: Some(r),
+                client_gone: false,
+            };
         }
         // Everything is decided now: release what was held, unless it was refused.
         if end.abort.is_none() && !end.client_gone && !out.send_all(&mut held).await {
