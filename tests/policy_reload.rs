@@ -42,7 +42,8 @@ fn hup(g: &gwt::Gateway) {
     assert!(ok);
 }
 
-/// Waits for the `n`-th `policy.reload` entry and returns it.
+/// Waits for the `n`-th `policy.reload` entry and for the gateway to log the outcome
+/// (which it does after the swap: the entry is durable first) and returns the entry.
 fn reload_entry(g: &gwt::Gateway, n: usize) -> String {
     for _ in 0..500 {
         let found: Vec<String> = g
@@ -50,7 +51,8 @@ fn reload_entry(g: &gwt::Gateway, n: usize) -> String {
             .into_iter()
             .filter(|l| l.contains("\"check_name\":\"policy.reload\""))
             .collect();
-        if found.len() >= n {
+        let logged = g.stderr.lock().unwrap().matches("policy reload").count();
+        if found.len() >= n && logged >= n {
             return found[n - 1].clone();
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -68,7 +70,8 @@ async fn sighup_swaps_the_policy_keeps_connections_and_audits_each_attempt() {
         r
     })
     .await;
-    let g = gwt::start(&up.url(), &[], Some(BEFORE));
+    // Info logs: the reload's outcome line tells the test the swap has happened.
+    let g = gwt::start(&up.url(), &[("SIGNET_LOG", "info")], Some(BEFORE));
     let cfg = g.dir.path().join("signet.toml");
 
     // A keep-alive connection opened under the old policy.
