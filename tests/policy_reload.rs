@@ -183,3 +183,20 @@ fn gwt_sha256(b: &[u8]) -> String {
         signet_audit::util::to_hex(&sha2::Sha256::digest(b))
     )
 }
+
+/// SIGHUP's default action ends a process: the gateway takes it over before it says it
+/// is listening, so a reload sent the moment it starts is a reload, not a kill. (The
+/// window this closed, between the start-up line and the handler task's first poll,
+/// was too narrow to hit reliably here; this guards the behaviour.)
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_right_after_start_reloads_instead_of_killing() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let mut g = gwt::start(&up.url(), &[("SIGNET_LOG", "info")], Some(BEFORE));
+    hup(&g);
+    let entry = reload_entry(&g, 1);
+    assert!(entry.contains("\"decision\":\"allow\""), "{entry}");
+    assert_eq!(g.child.try_wait().unwrap(), None, "gateway died on SIGHUP");
+    let r = gwt::send("POST", &g.url("/v1/chat"), &[ALICE], PLAIN.as_bytes()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(g.stop(), Some(0));
+}
