@@ -178,20 +178,28 @@ fn spawn_anchorer(gw: &Gateway) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Takes over SIGTERM and SIGINT (whose default action ends the process at once) and
+/// returns a future that resolves at the first of them. Called before the gateway
+/// announces itself, so a stop sent right after start-up still drains, signs the final
+/// checkpoint and flushes the journal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let streams = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = streams else {
+            tracing::warn!("cannot listen for SIGTERM/SIGINT: stop with SIGKILL only");
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        tracing::info!("shutdown requested: draining");
     }
-    tracing::info!("shutdown requested: draining");
 }
 
 /// `signet serve`: runs until SIGTERM/SIGINT; with a reload `source`, SIGHUP reloads
@@ -206,8 +214,9 @@ pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
     let tls = listener_tls(&cfg)?;
     let (gw, writer) = build(cfg)?;
     rt.block_on(async move {
-        // SIGHUP is ours before anything is announced (its default action is to exit).
+        // Signals are ours before anything is announced (their default action is to exit).
         let hup = source.as_ref().and_then(|_| crate::reload::take_sighup());
+        let stop = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}"))
         })?;
@@ -216,7 +225,7 @@ pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
             tokio::spawn(crate::reload::on_sighup(gw.clone(), source, hup));
         }
         announce(&gw, listener.local_addr().unwrap_or(listen), tls.is_some());
-        crate::server::serve(gw.clone(), listener, tls, shutdown_signal()).await;
+        crate::server::serve(gw.clone(), listener, tls, stop).await;
         drop(gw);
         Ok::<(), Failure>(())
     })?;

@@ -941,3 +941,16 @@ async fn hmac_key_rotation_across_a_restart_keeps_one_verifiable_chain() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("unknown_key"), "{out}");
 }
+
+/// SIGTERM's default action ends a process at once: the gateway takes it over before
+/// it says it is listening, so a stop sent at that moment still drains and flushes
+/// (exit 0). Before, this died with 143 in about half of the tries (found by the deploy
+/// tests); ten tries here.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_right_after_start_still_exits_cleanly() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    for i in 0..10 {
+        let mut g = gwt::start(&up.url(), &[], None);
+        assert_eq!(g.stop(), Some(0), "try {i}: {}", g.stderr.lock().unwrap());
+    }
+}
