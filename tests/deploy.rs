@@ -234,6 +234,7 @@ fn assert_verify_passes(argv: &[String], env: &[(String, String)]) {
     assert_eq!(argv.get(1).map(String::as_str), Some("audit"), "{argv:?}");
     assert_eq!(argv.get(2).map(String::as_str), Some("verify"), "{argv:?}");
     assert!(argv.iter().any(|a| a == "--log-key"), "{argv:?}");
+    assert!(argv.iter().any(|a| a == "--json"), "{argv:?}");
     let mut c = Command::new(bin());
     c.args(&argv[1..])
         .env_clear()
@@ -249,7 +250,13 @@ fn assert_verify_passes(argv: &[String], env: &[(String, String)]) {
         "{argv:?}: {out}{}",
         text(&o.stderr)
     );
-    assert!(out.contains("checkpoint"), "no checkpoint checked: {out}");
+    let report = json::parse(out.trim().as_bytes()).expect("--json report").0;
+    assert_eq!(at(&report, "macs_checked"), &Value::Bool(true), "{out}");
+    let valid = match at(&report, "transparency/valid_checkpoints") {
+        Value::Number(n) => n.as_u64().unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(valid >= 1, "no signed checkpoint checked: {out}");
 }
 
 // ---------------------------------------------------------------- systemd
