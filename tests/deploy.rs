@@ -605,7 +605,7 @@ async fn dockerfile_entrypoint_env_and_healthcheck_run_with_the_real_binary() {
         .to_owned();
     assert_eq!(
         json_strings(&instr(&d, "VOLUME")[0]),
-        [log_dir.clone()],
+        std::slice::from_ref(&log_dir),
         "the log directory is the (only) volume"
     );
     let copied_config = instr(&d, "COPY")
