@@ -119,5 +119,5 @@ pub fn run(a: &DemoArgs) -> CmdResult {
          signet audit tail -n 5 {d}/audit.jsonl\n\n\
          Ctrl-C stops the gateway (the journal is flushed first).\n"
     );
-    crate::run::serve(cfg)
+    crate::run::serve(cfg, None)
 }

@@ -17,6 +17,7 @@ mod metrics;
 mod mock;
 mod pipeline;
 mod policy;
+mod reload;
 mod respond;
 mod run;
 mod server;

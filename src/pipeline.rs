@@ -29,16 +29,16 @@ use crate::admission::{self, AdmissionState, Owner, Refusal};
 use crate::body::{self, Body};
 use crate::commit::{CommitReceipt, Committer};
 use crate::config::Config;
-use crate::inspection::{InspectCtx, Inspector};
+use crate::inspection::{InspectCtx, ResponseInspectors};
 use crate::metrics::Metrics;
-use crate::policy::Policy;
 use crate::respond::{self, Failure};
 use crate::upstream;
 
 /// Everything a request needs, shared by all requests.
 pub struct Gateway {
     pub cfg: Config,
-    pub policy: Policy,
+    /// The policy in force; each request takes one snapshot (SIGHUP swaps it).
+    pub policy: crate::reload::PolicyCell,
     pub committer: Arc<Committer>,
     pub client: upstream::Client,
     pub metrics: Metrics,
@@ -218,6 +218,8 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
         gw.committer.refused_unavailable();
         return respond::failure(&Failure::AuditUnavailable, &facts.entry_id, false);
     }
+    // One policy snapshot for the whole request (a SIGHUP reload swaps the cell).
+    let policy = gw.policy.current();
     let (parts, incoming) = req.into_parts();
     let cap = gw.cfg.max_request_body_bytes;
 
@@ -292,7 +294,7 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
             client_ip: facts.client_ip,
             body: &body,
         };
-        for check in &gw.policy.admission {
+        for check in &policy.admission {
             if let Err(r) = check.check(&areq, &mut state) {
                 tracing::debug!(entry_id = %facts.entry_id, check = check.name(), status = r.status, "admission refused");
                 if gw.cfg.shadow {
@@ -395,12 +397,7 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
         classification: state.classification.unwrap_or(admission::Level::Unclass),
         max_tokens: state.max_tokens,
     };
-    let inspectors: Vec<(&'static str, Box<dyn Inspector>)> = gw
-        .policy
-        .inspection
-        .iter()
-        .map(|c| (c.name(), c.start(&ctx)))
-        .collect();
+    let inspectors = ResponseInspectors::start(policy.clone(), &ctx);
     let (mut rparts, rbody) = resp.into_parts();
     upstream::strip_hop_by_hop(&mut rparts.headers);
     upstream::strip_gateway_owned(&mut rparts.headers, &gw.cfg.receipt_header_name);
@@ -430,9 +427,9 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
                 .starts_with("text/event-stream")
         });
     if is_sse || inspectors.is_empty() {
-        return crate::stream::respond(gw, facts, rparts, rbody, inspectors, ctx, is_sse, deadline);
+        return crate::stream::respond(gw, facts, rparts, rbody, inspectors, is_sse, deadline);
     }
-    unary(&gw, facts, rparts, rbody, inspectors, &ctx, deadline).await
+    unary(&gw, facts, rparts, rbody, inspectors, deadline).await
 }
 
 /// True when a path segment is `.` or `..`, also when dots or separators are
@@ -512,8 +509,7 @@ async fn unary(
     mut facts: Facts,
     mut rparts: http::response::Parts,
     rbody: Incoming,
-    mut inspectors: Vec<(&'static str, Box<dyn Inspector>)>,
-    ctx: &InspectCtx,
+    mut inspectors: ResponseInspectors,
     deadline: Instant,
 ) -> Response<Body> {
     let limit = gw.cfg.max_inspect_bytes;
@@ -570,36 +566,21 @@ async fn unary(
             return refuse(gw, &facts, "inspection", &r).await;
         }
     };
-    // The generated text goes through the response's inspectors (length cap included);
-    // everything else (keys, ids, envelope fields) through a fresh set.
-    let mut verdicts: Vec<Result<(), Refusal>> = inspectors
-        .iter_mut()
-        .map(|(_, ins)| ins.feed(&split.content).and_then(|()| ins.finish()))
-        .collect();
-    let framing_ctx = InspectCtx {
-        max_tokens: None,
-        ..ctx.clone()
-    };
-    for check in &gw.policy.inspection {
-        let mut one = check.start(&framing_ctx);
-        verdicts.push(one.feed(&split.rest).and_then(|()| one.finish()));
-    }
+    // Generated text (per choice) with the length cap; everything else (keys, ids,
+    // envelope fields) through the framing set.
     let mut shadowed = Vec::new();
-    for verdict in verdicts {
-        if let Err(r) = verdict {
-            if gw.cfg.shadow {
-                shadowed.push(r);
-                continue;
-            }
-            let mut r = r;
-            r.metadata.insert(
-                "upstream_status".into(),
-                Value::from(u64::from(rparts.status.as_u16())),
-            );
-            r.metadata
-                .insert("finish_reason".into(), format!("{}_abort", r.check).into());
-            return refuse(gw, &facts, "inspection", &r).await;
-        }
+    let shadow = gw.cfg.shadow;
+    let verdict = inspectors
+        .feed(&split, shadow, &mut shadowed)
+        .and_then(|()| inspectors.finish(shadow, &mut shadowed));
+    if let Err(mut r) = verdict {
+        r.metadata.insert(
+            "upstream_status".into(),
+            Value::from(u64::from(rparts.status.as_u16())),
+        );
+        r.metadata
+            .insert("finish_reason".into(), format!("{}_abort", r.check).into());
+        return refuse(gw, &facts, "inspection", &r).await;
     }
     for (i, r) in shadowed.iter().enumerate().take(8) {
         add_shadow_headers(&mut rparts.headers, i + 8, r);
@@ -687,13 +668,13 @@ mod tests {
             Some(ReceiptSigner::Hmac(cfg.hmac_key.clone())),
         );
         let client = crate::upstream::client(&cfg).expect("client");
-        let policy = Policy {
+        let policy = crate::policy::Policy {
             admission: vec![Box::new(Boom)],
             inspection: Vec::new(),
         };
         let gw = Arc::new(Gateway {
             cfg,
-            policy,
+            policy: crate::reload::PolicyCell::new(policy),
             committer,
             client,
             metrics: Metrics::default(),

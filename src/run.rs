@@ -28,7 +28,6 @@ use crate::commit::Committer;
 use crate::config::{Config, LogFormat};
 use crate::metrics::Metrics;
 use crate::pipeline::Gateway;
-use crate::policy::Policy;
 use crate::tlog::TlogState;
 
 /// Sets up tracing once; logs go to stderr.
@@ -59,19 +58,11 @@ fn receipt_signer(cfg: &Config) -> Result<ReceiptSigner, Failure> {
 
 /// Builds the gateway (journal open, writer running) without listening.
 pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
-    let policy = if cfg.open_policy {
+    if cfg.open_policy {
         tracing::warn!("[dangerous] open_policy: running with NO admission or inspection checks");
-        Policy {
-            admission: Vec::new(),
-            inspection: Vec::new(),
-        }
-    } else {
-        match &cfg.policy {
-            Some(p) => Policy::build(p, cfg.max_request_body_bytes),
-            None => Ok(Policy::default_safe(cfg.max_request_body_bytes)),
-        }
-        .map_err(|errs| Failure::usage(errs.join("; ")))?
-    };
+    }
+    let policy = crate::reload::build_policy(&cfg, cfg.max_request_body_bytes)
+        .map_err(|errs| Failure::usage(errs.join("; ")))?;
     // Before the journal: a bad CA file must not leave a fresh audit log behind.
     let client =
         crate::upstream::client(&cfg).map_err(|e| Failure::usage(format!("upstream TLS: {e}")))?;
@@ -116,7 +107,7 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
     };
     let gw = Arc::new(Gateway {
         cfg,
-        policy,
+        policy: crate::reload::PolicyCell::new(policy),
         committer,
         client,
         metrics: Metrics::default(),
@@ -203,8 +194,9 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested: draining");
 }
 
-/// `signet serve`: runs until SIGTERM/SIGINT.
-pub fn serve(cfg: Config) -> CmdResult {
+/// `signet serve`: runs until SIGTERM/SIGINT; with a reload `source`, SIGHUP reloads
+/// the policy from it.
+pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
     init_logging(cfg.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -218,6 +210,9 @@ pub fn serve(cfg: Config) -> CmdResult {
             Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}"))
         })?;
         spawn_anchorer(&gw)?;
+        if let Some(source) = source {
+            tokio::spawn(crate::reload::on_sighup(gw.clone(), source));
+        }
         announce(&gw, listener.local_addr().unwrap_or(listen), tls.is_some());
         crate::server::serve(gw.clone(), listener, tls, shutdown_signal()).await;
         drop(gw);
@@ -255,8 +250,8 @@ pub fn announce(gw: &Gateway, addr: SocketAddr, tls: bool) {
         tls,
         upstream = %gw.cfg.upstream.authority,
         audit_log = %gw.cfg.audit_log_path.display(),
-        admission_checks = gw.policy.admission.len(),
-        inspection_checks = gw.policy.inspection.len(),
+        admission_checks = gw.policy.current().admission.len(),
+        inspection_checks = gw.policy.current().inspection.len(),
         shadow = gw.cfg.shadow,
         "signet gateway started"
     );

@@ -27,16 +27,14 @@ use signet_audit::{Decision, EntryDraft};
 
 use crate::admission::Refusal;
 use crate::body::{self, Body, FrameSender};
+use crate::inspection::ResponseInspectors;
 use crate::inspection::sse::{SseEvent, SseSplitter};
 use crate::inspection::text::{Split, split_for_inspection};
-use crate::inspection::{InspectCtx, Inspector};
 use crate::pipeline::{Facts, Gateway};
 use crate::respond;
 
 /// Largest single SSE event accepted from the upstream.
 const MAX_EVENT: usize = 1 << 20;
-
-type Inspectors = Vec<(&'static str, Box<dyn Inspector>)>;
 
 /// Starts streaming `rbody` to the client; returns the response head at once.
 #[allow(clippy::too_many_arguments)]
@@ -45,8 +43,7 @@ pub fn respond(
     facts: Facts,
     mut rparts: http::response::Parts,
     rbody: Incoming,
-    inspectors: Inspectors,
-    ctx: InspectCtx,
+    inspectors: ResponseInspectors,
     is_sse: bool,
     deadline: Instant,
 ) -> Response<Body> {
@@ -63,7 +60,7 @@ pub fn respond(
     let status = rparts.status.as_u16();
     let (tx, body) = body::channel(16);
     tokio::spawn(pump(
-        gw, facts, status, rbody, inspectors, ctx, is_sse, deadline, tx,
+        gw, facts, status, rbody, inspectors, is_sse, deadline, tx,
     ));
     Response::from_parts(rparts, body)
 }
@@ -107,24 +104,6 @@ impl Out {
         self.bytes += n;
         true
     }
-}
-
-fn feed_all(
-    inspectors: &mut Inspectors,
-    text: &str,
-    shadow: bool,
-    shadowed: &mut Vec<Refusal>,
-) -> Result<(), Refusal> {
-    for (_, ins) in inspectors.iter_mut() {
-        if let Err(r) = ins.feed(text) {
-            if shadow {
-                shadowed.push(r);
-            } else {
-                return Err(r);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// An SSE event split for inspection: `content` (generated text, which continues
@@ -178,22 +157,17 @@ fn event_parts(ev: &SseEvent) -> Result<Split, Refusal> {
     Ok(split)
 }
 
-/// Runs one set of inspectors over the events' content (one continuous stream, with
-/// the length cap) and a second set over everything else (framing, ids, names,
-/// comments, other fields), so framing between two halves of a marker never hides it
-/// and markers in the framing are still found. Returns the event's `finish_reason`.
+/// Inspects one event: its generated text (per choice, continuing from event to
+/// event, with the length cap) and everything else (framing, ids, names, comments,
+/// other fields; see [`ResponseInspectors`]). Returns the event's `finish_reason`.
 fn inspect_event(
-    content_inspectors: &mut Inspectors,
-    framing_inspectors: &mut Inspectors,
+    inspectors: &mut ResponseInspectors,
     ev: &SseEvent,
     shadow: bool,
     shadowed: &mut Vec<Refusal>,
 ) -> Result<Option<String>, Refusal> {
     let split = event_parts(ev)?;
-    feed_all(content_inspectors, &split.content, shadow, shadowed)?;
-    if !split.rest.is_empty() {
-        feed_all(framing_inspectors, &split.rest, shadow, shadowed)?;
-    }
+    inspectors.feed(&split, shadow, shadowed)?;
     Ok(split.finish_reason)
 }
 
@@ -203,8 +177,7 @@ async fn pump(
     mut facts: Facts,
     status: u16,
     mut rbody: Incoming,
-    mut inspectors: Inspectors,
-    ctx: InspectCtx,
+    mut inspectors: ResponseInspectors,
     is_sse: bool,
     deadline: Instant,
     tx: FrameSender,
@@ -216,17 +189,6 @@ async fn pump(
         gone: false,
     };
     let mut splitter = SseSplitter::new(MAX_EVENT);
-    // Inspectors for everything but the generated content; no length cap there.
-    let framing_ctx = InspectCtx {
-        max_tokens: None,
-        ..ctx.clone()
-    };
-    let mut framing: Inspectors = gw
-        .policy
-        .inspection
-        .iter()
-        .map(|c| (c.name(), c.start(&framing_ctx)))
-        .collect();
     // Inspected events not yet released because an inspector is still deciding.
     let mut held: Vec<Bytes> = Vec::new();
     let mut shadowed = Vec::new();
@@ -261,12 +223,9 @@ async fn pump(
             continue;
         };
         if !is_sse {
-            if let Err(r) = feed_all(
-                &mut inspectors,
-                &String::from_utf8_lossy(&data),
-                shadow,
-                &mut shadowed,
-            ) {
+            if let Err(r) =
+                inspectors.feed_content(&String::from_utf8_lossy(&data), shadow, &mut shadowed)
+            {
                 break End {
                     finish_reason: format!("{}_abort", r.check),
                     abort: Some(r),
@@ -298,7 +257,7 @@ async fn pump(
             }
         };
         for ev in events {
-            match inspect_event(&mut inspectors, &mut framing, &ev, shadow, &mut shadowed) {
+            match inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
                 Err(r) => {
                     break 'read End {
                         finish_reason: format!("{}_abort", r.check),
@@ -310,10 +269,7 @@ async fn pump(
                 Ok(None) => {}
             }
             held.push(ev.raw);
-            let deciding = inspectors
-                .iter()
-                .chain(framing.iter())
-                .any(|(_, i)| i.holding());
+            let deciding = inspectors.holding();
             if !deciding && !out.send_all(&mut held).await {
                 break 'read End {
                     finish_reason: "client_disconnect".into(),
@@ -328,7 +284,7 @@ async fn pump(
         // Upstream finished: flush a trailing event without its blank line, then let
         // every inspector conclude.
         if is_sse && let Ok(Some(ev)) = splitter.finish() {
-            match inspect_event(&mut inspectors, &mut framing, &ev, shadow, &mut shadowed) {
+            match inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
                 Err(r) => {
                     end = End {
                         finish_reason: format!("{}_abort", r.check),
@@ -344,21 +300,15 @@ async fn pump(
                 }
             }
         }
-        if end.abort.is_none() && !end.client_gone {
-            for (_, ins) in inspectors.iter_mut().chain(framing.iter_mut()) {
-                if let Err(r) = ins.finish() {
-                    if shadow {
-                        shadowed.push(r);
-                    } else {
-                        end = End {
-                            finish_reason: format!("{}_abort", r.check),
-                            abort: Some(r),
-                            client_gone: false,
-                        };
-                        break;
-                    }
-                }
-            }
+        if end.abort.is_none()
+            && !end.client_gone
+            && let Err(r) = inspectors.finish(shadow, &mut shadowed)
+        {
+            end = End {
+                finish_reason: format!("{}_abort", r.check),
+                abort: Some(r),
+                client_gone: false,
+            };
         }
         // Everything is decided now: release what was held, unless it was refused.
         if end.abort.is_none() && !end.client_gone && !out.send_all(&mut held).await {

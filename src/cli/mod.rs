@@ -56,7 +56,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys(c) => keys::run(c),
         Command::Config(c) => config_cmd::run(c),
         Command::Receipt(c) => receipt::run(c),
-        Command::Serve(a) => serve::load_config(&a).and_then(crate::run::serve),
+        Command::Serve(a) => serve::load_config(&a).and_then(|cfg| {
+            let source = crate::reload::Source { args: (*a).clone() };
+            crate::run::serve(cfg, Some(source))
+        }),
         Command::Demo(a) => crate::demo::run(&a),
         Command::Healthcheck(a) => healthcheck::run(&a),
     };

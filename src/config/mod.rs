@@ -20,6 +20,8 @@ mod args;
 mod env;
 mod parse;
 mod raw;
+#[cfg(test)]
+pub(crate) mod reference;
 mod resolve;
 mod secret;
 #[cfg(test)]
@@ -121,6 +123,11 @@ pub mod defaults {
     /// Lower case: `http::HeaderName::from_static` requires it (sent as `x-signet-receipt`,
     /// header names are case-insensitive).
     pub const RECEIPT_HEADER_NAME: &str = "x-signet-receipt";
+    pub const EMIT_RECEIPTS: bool = true;
+    pub const SHADOW: bool = false;
+    pub const STRICT_ERROR_REDACTION: bool = true;
+    pub const TWO_PHASE: bool = false;
+    pub const LOG_FORMAT: super::LogFormat = super::LogFormat::Text;
     pub const CHECKPOINT_EVERY: u64 = 256;
     pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(1000);
     /// Where the default origin's host name is read.

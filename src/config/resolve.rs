@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::env::{Env, non_empty};
 use super::raw::{RawConfig, SourceFile};
-use super::{Config, LogFormat, ServeArgs, Upstream, defaults, parse};
+use super::{Config, ServeArgs, Upstream, defaults, parse};
 use crate::policy::PolicyConfig;
 
 /// What the caller needs.
@@ -26,12 +26,12 @@ pub(super) enum Mode {
 /// The names of one setting in each layer.
 #[derive(Clone, Copy)]
 pub(super) struct Names {
-    flag: Option<&'static str>,
-    env: &'static str,
-    key: &'static str,
+    pub(super) flag: Option<&'static str>,
+    pub(super) env: &'static str,
+    pub(super) key: &'static str,
 }
 
-const fn names(flag: &'static str, env: &'static str, key: &'static str) -> Names {
+pub(super) const fn names(flag: &'static str, env: &'static str, key: &'static str) -> Names {
     Names {
         flag: if flag.is_empty() { None } else { Some(flag) },
         env,
@@ -39,56 +39,58 @@ const fn names(flag: &'static str, env: &'static str, key: &'static str) -> Name
     }
 }
 
-const UPSTREAM: Names = names("--upstream", "SIGNET_UPSTREAM_URL", "upstream_url");
-const HOST: Names = names("--host", "SIGNET_HOST", "host");
-const PORT: Names = names("--port", "SIGNET_PORT", "port");
-const AUDIT_LOG: Names = names("--audit-log", "SIGNET_AUDIT_LOG_PATH", "audit_log_path");
+pub(super) const UPSTREAM: Names = names("--upstream", "SIGNET_UPSTREAM_URL", "upstream_url");
+pub(super) const HOST: Names = names("--host", "SIGNET_HOST", "host");
+pub(super) const PORT: Names = names("--port", "SIGNET_PORT", "port");
+pub(super) const AUDIT_LOG: Names = names("--audit-log", "SIGNET_AUDIT_LOG_PATH", "audit_log_path");
 pub(super) const KEY_ID: Names = names("--hmac-key-id", "SIGNET_HMAC_KEY_ID", "hmac_key_id");
-const MAX_BODY: Names = names(
+pub(super) const MAX_BODY: Names = names(
     "--max-request-body-bytes",
     "SIGNET_MAX_REQUEST_BODY_BYTES",
     "max_request_body_bytes",
 );
-const MAX_INSPECT: Names = names("", "SIGNET_MAX_INSPECT_BYTES", "max_inspect_bytes");
-const REQUEST_TIMEOUT: Names = names(
+pub(super) const MAX_INSPECT: Names = names("", "SIGNET_MAX_INSPECT_BYTES", "max_inspect_bytes");
+pub(super) const REQUEST_TIMEOUT: Names = names(
     "--request-timeout-s",
     "SIGNET_REQUEST_TIMEOUT_S",
     "request_timeout_s",
 );
-const HEADER_TIMEOUT: Names = names("", "SIGNET_HEADER_READ_TIMEOUT_S", "header_read_timeout_s");
-const CONNECT_TIMEOUT: Names = names(
+pub(super) const HEADER_TIMEOUT: Names =
+    names("", "SIGNET_HEADER_READ_TIMEOUT_S", "header_read_timeout_s");
+pub(super) const CONNECT_TIMEOUT: Names = names(
     "",
     "SIGNET_UPSTREAM_CONNECT_TIMEOUT_S",
     "upstream_connect_timeout_s",
 );
-const RECEIPT_HEADER: Names = names("", "SIGNET_RECEIPT_HEADER_NAME", "receipt_header_name");
-const EMIT_RECEIPTS: Names = names("", "SIGNET_EMIT_RECEIPTS", "emit_receipts");
-const RECEIPT_KEY: Names = names("--receipt-key", "SIGNET_RECEIPT_KEY", "receipt_key");
-const SHADOW: Names = names("--shadow", "SIGNET_SHADOW", "shadow");
-const STRICT: Names = names(
+pub(super) const RECEIPT_HEADER: Names =
+    names("", "SIGNET_RECEIPT_HEADER_NAME", "receipt_header_name");
+pub(super) const EMIT_RECEIPTS: Names = names("", "SIGNET_EMIT_RECEIPTS", "emit_receipts");
+pub(super) const RECEIPT_KEY: Names = names("--receipt-key", "SIGNET_RECEIPT_KEY", "receipt_key");
+pub(super) const SHADOW: Names = names("--shadow", "SIGNET_SHADOW", "shadow");
+pub(super) const STRICT: Names = names(
     "--verbose-errors",
     "SIGNET_STRICT_ERROR_REDACTION",
     "strict_error_redaction",
 );
-const LOG_FORMAT: Names = names("--log-format", "SIGNET_LOG_FORMAT", "log_format");
-const TWO_PHASE: Names = names("--two-phase", "SIGNET_TWO_PHASE", "two_phase");
-const TLS_CERT: Names = names("--tls-cert", "SIGNET_TLS_CERT", "tls_cert");
-const TLS_KEY: Names = names("--tls-key", "SIGNET_TLS_KEY", "tls_key");
-const UPSTREAM_CA: Names = names("--upstream-ca", "SIGNET_UPSTREAM_CA", "upstream_ca");
-const LOG_KEY: Names = names("--log-key", "SIGNET_LOG_KEY", "log_key");
-const ORIGIN: Names = names("--origin", "SIGNET_ORIGIN", "origin");
-const CHECKPOINT_EVERY: Names = names(
+pub(super) const LOG_FORMAT: Names = names("--log-format", "SIGNET_LOG_FORMAT", "log_format");
+pub(super) const TWO_PHASE: Names = names("--two-phase", "SIGNET_TWO_PHASE", "two_phase");
+pub(super) const TLS_CERT: Names = names("--tls-cert", "SIGNET_TLS_CERT", "tls_cert");
+pub(super) const TLS_KEY: Names = names("--tls-key", "SIGNET_TLS_KEY", "tls_key");
+pub(super) const UPSTREAM_CA: Names = names("--upstream-ca", "SIGNET_UPSTREAM_CA", "upstream_ca");
+pub(super) const LOG_KEY: Names = names("--log-key", "SIGNET_LOG_KEY", "log_key");
+pub(super) const ORIGIN: Names = names("--origin", "SIGNET_ORIGIN", "origin");
+pub(super) const CHECKPOINT_EVERY: Names = names(
     "--checkpoint-every",
     "SIGNET_CHECKPOINT_EVERY",
     "checkpoint_every",
 );
-const CHECKPOINT_INTERVAL: Names = names(
+pub(super) const CHECKPOINT_INTERVAL: Names = names(
     "--checkpoint-interval-ms",
     "SIGNET_CHECKPOINT_INTERVAL_MS",
     "checkpoint_interval_ms",
 );
-const TSA_URL: Names = names("--tsa-url", "SIGNET_TSA_URL", "tsa_url");
-const TSA_ROOT: Names = names("--tsa-root", "SIGNET_TSA_ROOT", "tsa_root");
+pub(super) const TSA_URL: Names = names("--tsa-url", "SIGNET_TSA_URL", "tsa_url");
+pub(super) const TSA_ROOT: Names = names("--tsa-root", "SIGNET_TSA_ROOT", "tsa_root");
 
 /// The checkpoint and anchoring settings, each `None` when absent or bad.
 struct Transparency {
@@ -358,8 +360,8 @@ impl<'a> Resolver<'a> {
             .and_then(|d| d.open_policy)
             .unwrap_or(false);
 
-        let shadow = shadow.unwrap_or(false);
-        let strict_error_redaction = strict.unwrap_or(true);
+        let shadow = shadow.unwrap_or(defaults::SHADOW);
+        let strict_error_redaction = strict.unwrap_or(defaults::STRICT_ERROR_REDACTION);
         self.warn_weakened(open_policy, shadow, strict_error_redaction);
         if let (Some(u), Some(_)) = (&upstream, &upstream_api_key) {
             self.warn_clear_text_key(u);
@@ -385,13 +387,13 @@ impl<'a> Resolver<'a> {
             upstream_connect_timeout: connect_timeout.unwrap_or(defaults::UPSTREAM_CONNECT_TIMEOUT),
             receipt_header_name: receipt_header
                 .unwrap_or_else(|| http::HeaderName::from_static(defaults::RECEIPT_HEADER_NAME)),
-            emit_receipts: emit_receipts.unwrap_or(true),
+            emit_receipts: emit_receipts.unwrap_or(defaults::EMIT_RECEIPTS),
             receipt_key,
             shadow,
             strict_error_redaction,
-            log_format: log_format.unwrap_or(LogFormat::Text),
+            log_format: log_format.unwrap_or(defaults::LOG_FORMAT),
             upstream_api_key,
-            two_phase: two_phase.unwrap_or(false),
+            two_phase: two_phase.unwrap_or(defaults::TWO_PHASE),
             tls_cert,
             tls_key,
             upstream_ca,

@@ -40,3 +40,145 @@ pub trait InspectionCheck: Send + Sync {
     fn name(&self) -> &'static str;
     fn start(&self, ctx: &InspectCtx) -> Box<dyn Inspector>;
 }
+
+/// Named inspectors of one response.
+pub type Inspectors = Vec<(&'static str, Box<dyn Inspector>)>;
+
+/// Most choices (`n`) one response may carry; more is refused (each choice holds its
+/// own inspectors).
+pub const MAX_CHOICES: usize = 128;
+
+/// All inspectors of one response, from one policy snapshot. The generated text goes
+/// to `content` (with the request's length cap), except the text of each element of
+/// a top-level `choices` array, which goes to that choice's own set (started when the
+/// choice first appears): with `n > 1` choices stream interleaved, and another
+/// choice's delta between two halves of a marker must not hide it. Everything else
+/// (keys, ids, envelope fields, SSE framing) goes to `framing` (no length cap), so
+/// framing between two halves of a marker never hides it and markers in the framing
+/// are found.
+pub struct ResponseInspectors {
+    checks: std::sync::Arc<crate::policy::Policy>,
+    ctx: InspectCtx,
+    pub content: Inspectors,
+    pub choices: Vec<(u64, Inspectors)>,
+    pub framing: Inspectors,
+}
+
+fn start_all(checks: &[Box<dyn InspectionCheck>], ctx: &InspectCtx) -> Inspectors {
+    checks.iter().map(|c| (c.name(), c.start(ctx))).collect()
+}
+
+/// Feeds `text` to every inspector of `set`; in shadow mode refusals are collected
+/// and inspection goes on, otherwise the first one is returned.
+pub fn feed_all(
+    set: &mut Inspectors,
+    text: &str,
+    shadow: bool,
+    shadowed: &mut Vec<Refusal>,
+) -> Result<(), Refusal> {
+    for (_, ins) in set.iter_mut() {
+        if let Err(r) = ins.feed(text) {
+            if shadow {
+                shadowed.push(r);
+            } else {
+                return Err(r);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl ResponseInspectors {
+    pub fn start(policy: std::sync::Arc<crate::policy::Policy>, ctx: &InspectCtx) -> Self {
+        let framing_ctx = InspectCtx {
+            max_tokens: None,
+            ..ctx.clone()
+        };
+        ResponseInspectors {
+            content: start_all(&policy.inspection, ctx),
+            choices: Vec::new(),
+            framing: start_all(&policy.inspection, &framing_ctx),
+            checks: policy,
+            ctx: ctx.clone(),
+        }
+    }
+
+    /// True when the policy inspects nothing.
+    pub fn is_empty(&self) -> bool {
+        self.framing.is_empty()
+    }
+
+    /// Feeds one split payload: content, each choice's text, the rest.
+    pub fn feed(
+        &mut self,
+        split: &text::Split,
+        shadow: bool,
+        shadowed: &mut Vec<Refusal>,
+    ) -> Result<(), Refusal> {
+        if !split.content.is_empty() {
+            feed_all(&mut self.content, &split.content, shadow, shadowed)?;
+        }
+        for (index, text) in &split.choices {
+            let pos = match self.choices.iter().position(|(i, _)| i == index) {
+                Some(p) => p,
+                None if self.choices.len() >= MAX_CHOICES => {
+                    return Err(Refusal::new(
+                        502,
+                        "response_format",
+                        format!("response carries more than {MAX_CHOICES} choices"),
+                    ));
+                }
+                None => {
+                    let set = start_all(&self.checks.inspection, &self.ctx);
+                    self.choices.push((*index, set));
+                    self.choices.len() - 1
+                }
+            };
+            feed_all(&mut self.choices[pos].1, text, shadow, shadowed)?;
+        }
+        if !split.rest.is_empty() {
+            feed_all(&mut self.framing, &split.rest, shadow, shadowed)?;
+        }
+        Ok(())
+    }
+
+    /// Feeds text that is all generated content (a streamed body that is not SSE).
+    pub fn feed_content(
+        &mut self,
+        text: &str,
+        shadow: bool,
+        shadowed: &mut Vec<Refusal>,
+    ) -> Result<(), Refusal> {
+        feed_all(&mut self.content, text, shadow, shadowed)
+    }
+
+    fn all_mut(&mut self) -> impl Iterator<Item = &mut (&'static str, Box<dyn Inspector>)> {
+        self.content
+            .iter_mut()
+            .chain(self.choices.iter_mut().flat_map(|(_, s)| s.iter_mut()))
+            .chain(self.framing.iter_mut())
+    }
+
+    /// True while any inspector is deciding (see [`Inspector::holding`]).
+    pub fn holding(&self) -> bool {
+        self.content
+            .iter()
+            .chain(self.choices.iter().flat_map(|(_, s)| s.iter()))
+            .chain(self.framing.iter())
+            .any(|(_, i)| i.holding())
+    }
+
+    /// Ends the response for every inspector; shadow mode as in [`feed_all`].
+    pub fn finish(&mut self, shadow: bool, shadowed: &mut Vec<Refusal>) -> Result<(), Refusal> {
+        for (_, ins) in self.all_mut() {
+            if let Err(r) = ins.finish() {
+                if shadow {
+                    shadowed.push(r);
+                } else {
+                    return Err(r);
+                }
+            }
+        }
+        Ok(())
+    }
+}

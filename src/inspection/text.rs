@@ -36,10 +36,15 @@ pub const CONTENT_KEYS: &[&str] = &[
 
 /// A payload split for inspection: `content` (strings under [`CONTENT_KEYS`], in
 /// document order, concatenated) and `rest` (every other string value and every
-/// object key, envelope fields included, one per line).
+/// object key, envelope fields included, one per line). Generated text inside the
+/// top-level `choices` array goes to `choices` instead, grouped by each choice's
+/// `index` (its position when `index` is not an integer): with `n > 1` every choice is
+/// its own text, streamed interleaved, and must be inspected as such.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Split {
     pub content: String,
+    /// `(choice index, its generated text)`, in order of first appearance.
+    pub choices: Vec<(u64, String)>,
     pub rest: String,
     /// The first string `finish_reason` in the document (OpenAI-style), for the entry.
     pub finish_reason: Option<String>,
@@ -53,7 +58,10 @@ pub fn split_for_inspection(bytes: &[u8]) -> Result<Split, &'static str> {
     match json::parse(bytes) {
         Ok((v, _)) => {
             let mut s = Split::default();
-            split_collect(&v, None, &mut s);
+            match &v {
+                Value::Object(members) => split_top(members, &mut s),
+                _ => split_collect(&v, None, &mut s),
+            }
             Ok(s)
         }
         Err(_) if looks_like_json(bytes) => Err("payload looks like JSON but is not valid JSON"),
@@ -75,6 +83,40 @@ fn looks_like_json(bytes: &[u8]) -> bool {
             Some(b'{' | b'[' | b'"' | b']' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
         ),
         _ => false,
+    }
+}
+
+/// The top-level object: like [`split_collect`], except that each element of a
+/// `choices` array collects its generated text separately.
+fn split_top(members: &json::Map, out: &mut Split) {
+    for (k, x) in members {
+        out.rest.push_str(k);
+        out.rest.push('\n');
+        match x {
+            Value::Array(items) if k == "choices" => {
+                for (pos, item) in items.iter().enumerate() {
+                    let index = match item {
+                        Value::Object(m) => match m.get("index") {
+                            Some(Value::Number(n)) => n.as_u64(),
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                    .unwrap_or(pos as u64);
+                    let mut one = Split::default();
+                    split_collect(item, Some(k), &mut one);
+                    out.rest.push_str(&one.rest);
+                    if out.finish_reason.is_none() {
+                        out.finish_reason = one.finish_reason;
+                    }
+                    match out.choices.iter_mut().find(|(i, _)| *i == index) {
+                        Some((_, text)) => text.push_str(&one.content),
+                        None => out.choices.push((index, one.content)),
+                    }
+                }
+            }
+            _ => split_collect(x, Some(k), out),
+        }
     }
 }
 
@@ -275,14 +317,18 @@ mod tests {
         let body = br#"{"id":"chatcmpl-1","model":"m",
             "choices":[{"message":{"role":"assistant","content":"hello\nworld"},"finish_reason":"stop"}]}"#;
         let s = split_for_inspection(body).expect("json");
-        assert_eq!(s.content, "hello\nworld");
+        assert_eq!(s.choices, vec![(0, "hello\nworld".to_owned())]);
         assert!(
             s.rest.contains("chatcmpl-1")
                 && s.rest.contains("role")
                 && s.rest.contains("assistant")
         );
+        // Two choices are two texts: they do not join.
         let sse = br#"{"choices":[{"delta":{"content":"SEC"}},{"delta":{"content":"RET"}}]}"#;
-        assert_eq!(split_for_inspection(sse).expect("json").content, "SECRET");
+        assert_eq!(
+            split_for_inspection(sse).expect("json").choices,
+            vec![(0, "SEC".to_owned()), (1, "RET".to_owned())]
+        );
         let esc = br#"{"text":"\u0053ECRET","n":5}"#;
         assert_eq!(split_for_inspection(esc).expect("json").content, "SECRET");
     }
@@ -368,5 +414,22 @@ mod tests {
         fold_skeleton(a, &mut p);
         fold_skeleton(b, &mut p);
         assert_eq!(p, "SECRET");
+    }
+
+    #[test]
+    fn choices_are_split_by_index_and_the_rest_stays_framing() {
+        let body = br#"{"id":"c1","choices":[{"index":3,"delta":{"content":"b1"},"finish_reason":null},{"delta":{"content":"p1"}},{"index":3,"delta":{"tool_calls":[{"function":{"arguments":"b2"}}]},"finish_reason":"stop"}],"text":"top"}"#;
+        let s = split_for_inspection(body).unwrap();
+        assert_eq!(s.content, "top");
+        // By `index`; an element without one counts by its position.
+        assert_eq!(
+            s.choices,
+            vec![(3, "b1b2".to_owned()), (1, "p1".to_owned())]
+        );
+        assert_eq!(s.finish_reason.as_deref(), Some("stop"));
+        assert!(
+            s.rest.contains("choices\n") && s.rest.contains("index\n") && s.rest.contains("c1\n")
+        );
+        assert!(!s.rest.contains("b1") && !s.rest.contains("p1"));
     }
 }

@@ -570,20 +570,102 @@ fn gzip_helper_is_not_plain_text() {
 }
 
 /// With several choices streamed at once (`n > 1`), each choice's text is its own
-/// stream; the gateway concatenates all content, so another choice's delta between
-/// two halves of a marker hides it.
+/// stream: another choice's delta between two halves of a marker must not hide it,
+/// whether the choices come one per event or several in one event, and whatever the
+/// order of indexes.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "OPEN: interleaved choices (n > 1) are inspected as one stream; per-choice streams are not implemented"]
 async fn split_marker_across_interleaved_choices() {
-    let cases = vec![case(
-        "halves in one choice, another choice's delta between (n = 2)",
-        sse(&[
-            &data(r#"{"choices":[{"index":0,"delta":{"content":"the TOP SE"}}]}"#),
-            &data(r#"{"choices":[{"index":1,"delta":{"content":"other"}}]}"#),
-            &data(r#"{"choices":[{"index":0,"delta":{"content":"CRET//SCI plan"}}]}"#),
-            DONE,
-        ]),
-        &[b"CRET//SCI"],
-    )];
+    let cases = vec![
+        case(
+            "halves in one choice, another choice's delta between (n = 2)",
+            sse(&[
+                &data(r#"{"choices":[{"index":0,"delta":{"content":"the TOP SE"}}]}"#),
+                &data(r#"{"choices":[{"index":1,"delta":{"content":"other"}}]}"#),
+                &data(r#"{"choices":[{"index":0,"delta":{"content":"CRET//SCI plan"}}]}"#),
+                DONE,
+            ]),
+            &[b"CRET//SCI"],
+        ),
+        case(
+            "both choices in every event, halves in choice 1",
+            sse(&[
+                &data(
+                    r#"{"choices":[{"index":0,"delta":{"content":"fine "}},{"index":1,"delta":{"content":"x TS//S"}}]}"#,
+                ),
+                &data(
+                    r#"{"choices":[{"index":1,"delta":{"content":"CI y"}},{"index":0,"delta":{"content":"text"}}]}"#,
+                ),
+                DONE,
+            ]),
+            &[b"CI y"],
+        ),
+        case(
+            "three choices, high index first, marker split over three events",
+            sse(&[
+                &data(r#"{"choices":[{"index":7,"delta":{"content":"(T"}}]}"#),
+                &data(r#"{"choices":[{"index":2,"delta":{"content":"(ok)"}}]}"#),
+                &data(r#"{"choices":[{"index":7,"delta":{"content":"S//SC"}}]}"#),
+                &data(r#"{"choices":[{"index":0,"delta":{"content":"hello"}}]}"#),
+                &data(r#"{"choices":[{"index":7,"delta":{"content":"I) tail"}}]}"#),
+                DONE,
+            ]),
+            &[b"I) tail"],
+        ),
+        case(
+            "tool-call arguments of one choice split around another choice",
+            sse(&[
+                &data(
+                    r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"q\":\"TOP SE"}}]}}]}"#,
+                ),
+                &data(r#"{"choices":[{"index":1,"delta":{"content":"zzz"}}]}"#),
+                &data(
+                    r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"CRET//NOFORN\"}"}}]}}]}"#,
+                ),
+                DONE,
+            ]),
+            &[b"CRET//NOFORN"],
+        ),
+    ];
     assert_all_caught(&run(cases).await);
+}
+
+/// The other side of per-choice inspection: the end of one choice and the start of
+/// the next are not one text, so they do not make a marker together (a false abort
+/// would cut off a clean answer), unary or streamed.
+#[tokio::test(flavor = "multi_thread")]
+async fn text_of_different_choices_does_not_join_into_a_marker() {
+    let up = common::upstream(|seen| {
+        if String::from_utf8_lossy(&seen.body).contains("stream") {
+            let mut r = Reply::sse(&[
+                &data(r#"{"choices":[{"index":0,"delta":{"content":"TOP SE"}}]}"#),
+                &data(r#"{"choices":[{"index":1,"delta":{"content":"CRET plans"}}]}"#),
+                DONE,
+            ]);
+            r.pause = Duration::from_millis(5);
+            r
+        } else {
+            json(
+                r#"{"choices":[{"index":0,"message":{"content":"ends TOP SE"}},{"index":1,"message":{"content":"CRET starts"}}]}"#,
+            )
+        }
+    })
+    .await;
+    let g = crate::support::gateway::start(&up.url(), &[], None);
+    let unary = crate::support::gateway::send("POST", &g.url("/v1/chat"), &[OWNER], b"{}").await;
+    assert_eq!(unary.status, 200, "{}", unary.text());
+    assert!(unary.text().contains("CRET starts"));
+    let streamed =
+        crate::support::gateway::send("POST", &g.url("/v1/chat"), &[OWNER], br#"{"stream":true}"#)
+            .await;
+    assert_eq!(streamed.status, 200);
+    assert!(
+        streamed.text().contains("CRET plans"),
+        "{}",
+        streamed.text()
+    );
+    assert!(
+        !streamed.text().contains("scope_drift"),
+        "{}",
+        streamed.text()
+    );
 }

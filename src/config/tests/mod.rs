@@ -4,6 +4,7 @@
 
 mod env_vars;
 mod errors;
+mod reference;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
