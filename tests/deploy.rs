@@ -193,6 +193,13 @@ fn assert_probe_passes(argv: &[String], port: u16, g: &gwt::Gateway) {
     );
 }
 
+/// The `--timeout-ms` of a `signet healthcheck` line (its default when absent).
+fn probe_timeout_ms(argv: &[String]) -> u64 {
+    argv.iter()
+        .position(|a| a == "--timeout-ms")
+        .map_or(2000, |i| argv[i + 1].parse().expect("--timeout-ms N"))
+}
+
 /// Starts the gateway the harness way (`signet serve [--config FILE]`) with an
 /// artefact's environment; host and port stay the harness's (127.0.0.1:0).
 fn start_with(
@@ -680,11 +687,18 @@ async fn dockerfile_entrypoint_env_and_healthcheck_run_with_the_real_binary() {
 
     let hc = instr(&d, "HEALTHCHECK");
     assert_eq!(hc.len(), 1);
-    let cmd = hc[0]
-        .split_once("CMD ")
-        .expect("HEALTHCHECK ... CMD [...]")
-        .1;
-    assert_probe_passes(&json_strings(cmd), port, &g);
+    let (options, cmd) = hc[0].split_once("CMD ").expect("HEALTHCHECK ... CMD [...]");
+    let cmd = json_strings(cmd);
+    assert_probe_passes(&cmd, port, &g);
+    // The probe gives up before Docker does.
+    let docker_s: u64 = options
+        .split_whitespace()
+        .find_map(|o| o.strip_prefix("--timeout="))
+        .and_then(|t| t.strip_suffix('s'))
+        .expect("HEALTHCHECK --timeout=Ns")
+        .parse()
+        .unwrap();
+    assert!(probe_timeout_ms(&cmd) < docker_s * 1000, "{cmd:?}");
     one_request_then_stop(&mut g).await;
     assert_eq!(g.lines().len(), 0, "the harness log is unused");
     assert!(
@@ -930,6 +944,20 @@ async fn kubernetes_sidecar_probes_and_nightly_verify_run_with_the_real_binary()
             }
         }
         assert!(get(at(vkeys, "data"), &format!("{pod_name}.vkey")).is_some());
+        // Its command checks this replica's log with this replica's verifier key.
+        let argv = argv_of(verify);
+        assert!(
+            argv.contains(&format!("/etc/signet/vkeys/{pod_name}.vkey")),
+            "{argv:?}"
+        );
+        let vkey_vol = items(at(jpod, "volumes"))
+            .iter()
+            .find(|v| get(v, "configMap").is_some())
+            .expect("the verifier keys");
+        assert_eq!(
+            s(vkey_vol, "configMap/items/0/key"),
+            format!("{pod_name}.vkey")
+        );
         let aff = at(
             jpod,
             "affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/0",
@@ -1011,7 +1039,14 @@ async fn kubernetes_sidecar_probes_and_nightly_verify_run_with_the_real_binary()
     let log = PathBuf::from(map(audit_log, &table));
     let mut g = start_with(&up, &env, &log, Some(&toml_text));
     for p in ["startupProbe", "livenessProbe", "readinessProbe"] {
-        assert_probe_passes(&probe_argv(sidecar, p), port, &g);
+        let argv = probe_argv(sidecar, p);
+        assert_probe_passes(&argv, port, &g);
+        // The probe gives up before the kubelet does (timeoutSeconds defaults to 1).
+        let kubelet_ms = match get(at(sidecar, p), "timeoutSeconds") {
+            Some(Value::Number(n)) => n.as_u64().unwrap() * 1000,
+            _ => 1000,
+        };
+        assert!(probe_timeout_ms(&argv) < kubelet_ms, "{p}: {argv:?}");
     }
     assert!(
         probe_argv(sidecar, "readinessProbe")
