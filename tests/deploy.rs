@@ -63,8 +63,8 @@ fn venv_tool(name: &str) -> PathBuf {
     p
 }
 
-/// Replaces artefact paths by test paths (first matching prefix wins; list longer
-/// prefixes first).
+/// Replaces artefact paths by test paths, each pair in order (so list a path before
+/// any shorter path it contains).
 fn map(s: &str, table: &[(String, String)]) -> String {
     let mut out = s.to_owned();
     for (from, to) in table {
