@@ -72,13 +72,21 @@ pub struct Source {
     pub args: ServeArgs,
 }
 
-/// Reloads on every SIGHUP until the process ends.
-pub async fn on_sighup(gw: Arc<Gateway>, source: Source) {
+/// Takes over SIGHUP (whose default action ends the process). Call it before the
+/// gateway announces itself, so a reload sent right after start-up is never fatal.
+pub fn take_sighup() -> Option<tokio::signal::unix::Signal> {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: policy reload is off");
-        return;
-    };
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: policy reload is off");
+            None
+        }
+    }
+}
+
+/// Reloads on every SIGHUP until the process ends.
+pub async fn on_sighup(gw: Arc<Gateway>, source: Source, mut hup: tokio::signal::unix::Signal) {
     while hup.recv().await.is_some() {
         reload(&gw, &source).await;
     }

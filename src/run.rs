@@ -206,12 +206,14 @@ pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
     let tls = listener_tls(&cfg)?;
     let (gw, writer) = build(cfg)?;
     rt.block_on(async move {
+        // SIGHUP is ours before anything is announced (its default action is to exit).
+        let hup = source.as_ref().and_then(|_| crate::reload::take_sighup());
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}"))
         })?;
         spawn_anchorer(&gw)?;
-        if let Some(source) = source {
-            tokio::spawn(crate::reload::on_sighup(gw.clone(), source));
+        if let (Some(source), Some(hup)) = (source, hup) {
+            tokio::spawn(crate::reload::on_sighup(gw.clone(), source, hup));
         }
         announce(&gw, listener.local_addr().unwrap_or(listen), tls.is_some());
         crate::server::serve(gw.clone(), listener, tls, shutdown_signal()).await;

@@ -889,3 +889,55 @@ async fn a_marker_ending_an_event_is_held_until_decided() {
     assert_log_ok(&g);
     assert_log_ok(&g2);
 }
+
+/// Key rotation as `docs/operations.md` describes it: restart on the same log with a
+/// new secret and key id; the first entry under the new key links to the last under
+/// the old, and the log verifies with both keys (and not with the new one alone).
+#[tokio::test(flavor = "multi_thread")]
+async fn hmac_key_rotation_across_a_restart_keeps_one_verifiable_chain() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let log_env = log.to_str().unwrap();
+    let k2 = "c3".repeat(32);
+    for env in [
+        vec![("SIGNET_AUDIT_LOG_PATH", log_env)],
+        vec![
+            ("SIGNET_AUDIT_LOG_PATH", log_env),
+            ("SIGNET_HMAC_SECRET", k2.as_str()),
+            ("SIGNET_HMAC_KEY_ID", "k2"),
+        ],
+    ] {
+        let mut g = gwt::start(&up.url(), &env, None);
+        for _ in 0..2 {
+            let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
+            assert_eq!(r.status, 200);
+        }
+        assert_eq!(g.stop(), Some(0));
+    }
+    let k1_file = dir.path().join("k1.hex");
+    let k2_file = dir.path().join("k2.hex");
+    std::fs::write(&k1_file, SECRET).unwrap();
+    std::fs::write(&k2_file, &k2).unwrap();
+    let verify = |extra: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+            .args(["audit", "verify", "--key-id", "k2", "--hmac-secret-file"])
+            .arg(&k2_file)
+            .args(extra)
+            .arg(&log)
+            .env_clear()
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let k1_arg = format!("k1={}", k1_file.display());
+    let (code, out) = verify(&["--key", &k1_arg]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("k1: 2, k2: 2"), "{out}");
+    let (code, out) = verify(&[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("unknown_key"), "{out}");
+}
