@@ -143,6 +143,13 @@ pub(crate) fn settings() -> Vec<Setting> {
             default: "(none: the caller's Authorization is forwarded)".into(),
             meaning: "API key that replaces the caller's `Authorization` towards the upstream.",
         },
+        Setting {
+            key: "(refused)",
+            env: Some("SIGNET_UPSTREAM_API_KEY_FILE"),
+            flag: None,
+            default: "(none)".into(),
+            meaning: "File holding that API key (trimmed; at most 64 KiB), e.g. a mounted secret. Not together with `SIGNET_UPSTREAM_API_KEY`.",
+        },
         s(
             r::TLS_CERT,
             "(none: plain HTTP)",

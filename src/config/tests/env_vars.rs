@@ -131,6 +131,37 @@ fn env_signet_upstream_api_key() {
 }
 
 #[test]
+fn env_signet_upstream_api_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "api.key", "sk-from-file-456\n");
+    let c = with_env(&[("SIGNET_UPSTREAM_API_KEY_FILE", f.to_str().unwrap())]);
+    assert_eq!(
+        c.upstream_api_key.as_deref().map(String::as_str),
+        Some("sk-from-file-456"),
+        "read and trimmed"
+    );
+    let both = errs(
+        &ServeArgs::default(),
+        &base(&[
+            ("SIGNET_UPSTREAM_API_KEY_FILE", f.to_str().unwrap()),
+            ("SIGNET_UPSTREAM_API_KEY", "sk-x"),
+        ]),
+    );
+    assert!(both.iter().any(|e| e.contains("both set")), "{both:?}");
+    let missing = errs(
+        &ServeArgs::default(),
+        &base(&[("SIGNET_UPSTREAM_API_KEY_FILE", "/nonexistent/api.key")]),
+    );
+    assert!(
+        missing
+            .iter()
+            .any(|e| e
+                .starts_with("SIGNET_UPSTREAM_API_KEY_FILE (/nonexistent/api.key): cannot read")),
+        "{missing:?}"
+    );
+}
+
+#[test]
 fn env_signet_receipt_key() {
     let dir = tempfile::tempdir().unwrap();
     let k = write(dir.path(), "receipt.pem", "pem");

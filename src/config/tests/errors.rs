@@ -388,6 +388,8 @@ fn secrets_never_appear_in_errors() {
     let dir = tempfile::tempdir().unwrap();
     let short_file = write(dir.path(), "short.hex", HEX16);
     let not_hex = "zz-SUPERSECRET-not-hex";
+    let bad_api_key_file = dir.path().join("bad-api.key");
+    std::fs::write(&bad_api_key_file, "sk SUPERSECRET\u{7}").unwrap();
     let cases: Vec<HashMap<String, String>> = vec![
         base(&[("SIGNET_HMAC_SECRET", not_hex)]),
         {
@@ -396,6 +398,10 @@ fn secrets_never_appear_in_errors() {
             m
         },
         base(&[("SIGNET_UPSTREAM_API_KEY", "sk SUPERSECRET\u{7}")]),
+        base(&[(
+            "SIGNET_UPSTREAM_API_KEY_FILE",
+            bad_api_key_file.to_str().unwrap(),
+        )]),
         base(&[("SIGNET_UPSTREAM_URL", "http://user:SUPERSECRET@h/v1")]),
     ];
     for env in cases {
