@@ -121,8 +121,14 @@ fn event_parts(ev: &SseEvent) -> Result<Split, Refusal> {
         )
     };
     let mut rest = String::new();
-    let raw = String::from_utf8_lossy(&ev.raw);
-    for line in raw.split(['\n', '\r']).filter(|l| !l.is_empty()) {
+    for line in ev.raw.split(|&b| b == b'\n' || b == b'\r') {
+        // `data` lines are inspected through `ev.data`; only the others are decoded.
+        let field_end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+        if line.is_empty() || (field_end > 0 && &line[..field_end] == b"data") {
+            continue;
+        }
+        let line = String::from_utf8_lossy(line);
+        let line = line.as_ref();
         if let Some(comment) = line.strip_prefix(':') {
             if comment.trim_start().starts_with("signet-receipt") {
                 return Err(Refusal::new(

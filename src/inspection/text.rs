@@ -5,8 +5,11 @@
 //! - [`split_for_inspection`] decodes JSON (escapes resolved) into the generated
 //!   content (strings under [`CONTENT_KEYS`], concatenated, so text split across SSE
 //!   events joins up; the `scope_drift` length cap counts it) and the rest (every other
-//!   string and every key), and refuses something that looks like JSON but is not
-//!   strict JSON; other text is taken as it is (invalid UTF-8 as U+FFFD).
+//!   string and every key), with the generated text of each element of a top-level
+//!   `choices` array kept apart per choice `index`; it refuses something that looks
+//!   like JSON but is not strict JSON; other text is taken as it is (invalid UTF-8 as
+//!   U+FFFD). JSON is validated by the same strict parser as everything else, then
+//!   walked token by token ([`json::visit`]): no tree is built per SSE event.
 //! - Every fold here works one character at a time, so folding a text in pieces gives
 //!   the concatenation of folding it whole: streamed input needs no carried state.
 //! - [`is_format_char`] covers Unicode category Cf (zero-width, bidi controls, tags,
@@ -15,9 +18,10 @@
 //! Assumes: per-character NFKC misses compositions that span characters (a base letter
 //! followed by a combining mark stays decomposed). Patterns over ASCII are unaffected.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
-use signet_audit::json::{self, Value};
+use signet_audit::json;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
@@ -55,20 +59,128 @@ pub struct Split {
 /// (`{` or `[` first) but is not strict JSON is refused: its escapes cannot be trusted
 /// to be read the way a client would read them.
 pub fn split_for_inspection(bytes: &[u8]) -> Result<Split, &'static str> {
-    match json::parse(bytes) {
-        Ok((v, _)) => {
-            let mut s = Split::default();
-            match &v {
-                Value::Object(members) => split_top(members, &mut s),
-                _ => split_collect(&v, None, &mut s),
-            }
-            Ok(s)
-        }
+    let mut b = SplitBuilder::default();
+    match json::visit(bytes, &mut |t| b.token(t)) {
+        Ok(_) => Ok(b.out),
         Err(_) if looks_like_json(bytes) => Err("payload looks like JSON but is not valid JSON"),
         Err(_) => Ok(Split {
             content: String::from_utf8_lossy(bytes).into_owned(),
             ..Split::default()
         }),
+    }
+}
+
+/// One open object or array while building a [`Split`] from tokens.
+struct Frame<'a> {
+    object: bool,
+    /// Objects: the member being read. Arrays: the key the array sits under (array
+    /// elements take their parent's key, so `content: [..]` parts are content).
+    key: Option<Cow<'a, str>>,
+}
+
+/// The choice being read: an element of the top-level `choices` array.
+struct Choice {
+    /// Its `index` member, when it is an integer.
+    index: Option<u64>,
+    position: u64,
+    content: String,
+}
+
+/// Builds a [`Split`] from [`json::visit`] tokens, without a tree.
+#[derive(Default)]
+struct SplitBuilder<'a> {
+    out: Split,
+    stack: Vec<Frame<'a>>,
+    /// Elements of the top-level `choices` array seen so far.
+    choices_seen: u64,
+    choice: Option<Choice>,
+}
+
+impl<'a> SplitBuilder<'a> {
+    /// The key a value at the current position sits under.
+    fn key(&self) -> Option<&str> {
+        self.stack.last().and_then(|f| f.key.as_deref())
+    }
+
+    /// Inside the top-level `choices` array itself (its elements start here).
+    fn in_choices_array(&self) -> bool {
+        self.stack.len() == 2
+            && !self.stack[1].object
+            && self.stack[0].object
+            && self.stack[1].key.as_deref() == Some("choices")
+    }
+
+    fn token(&mut self, t: json::Token<'a>) {
+        use json::Token;
+        if self.in_choices_array() && !matches!(t, Token::EndArray) {
+            // A new element of `choices`.
+            self.choice = Some(Choice {
+                index: None,
+                position: self.choices_seen,
+                content: String::new(),
+            });
+            self.choices_seen += 1;
+        }
+        match t {
+            Token::BeginObject | Token::BeginArray => {
+                let key = if matches!(t, Token::BeginArray) {
+                    self.key().map(|k| Cow::Owned(k.to_owned()))
+                } else {
+                    None
+                };
+                self.stack.push(Frame {
+                    object: matches!(t, Token::BeginObject),
+                    key,
+                });
+            }
+            Token::EndObject | Token::EndArray => {
+                self.stack.pop();
+            }
+            Token::Key(k) => {
+                self.out.rest.push_str(&k);
+                self.out.rest.push('\n');
+                if let Some(top) = self.stack.last_mut() {
+                    top.key = Some(k);
+                }
+            }
+            Token::Str(v) => {
+                let key = self.key();
+                let finish = key == Some("finish_reason");
+                let content = key.is_some_and(|k| CONTENT_KEYS.contains(&k));
+                if finish && self.out.finish_reason.is_none() {
+                    self.out.finish_reason = Some(v.clone().into_owned());
+                }
+                if content {
+                    match self.choice.as_mut() {
+                        Some(c) => c.content.push_str(&v),
+                        None => self.out.content.push_str(&v),
+                    }
+                } else {
+                    self.out.rest.push_str(&v);
+                    self.out.rest.push('\n');
+                }
+            }
+            Token::Number(n) => {
+                // `choices[i].index`: the choice's own member, not a nested one.
+                if self.stack.len() == 3
+                    && self.key() == Some("index")
+                    && let Some(c) = self.choice.as_mut()
+                {
+                    c.index = n.parse().ok();
+                }
+            }
+            Token::Literal(_) => {}
+        }
+        // The element of `choices` just ended (a scalar, or its closing bracket).
+        if self.in_choices_array()
+            && let Some(c) = self.choice.take()
+        {
+            let index = c.index.unwrap_or(c.position);
+            match self.out.choices.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, text)) => text.push_str(&c.content),
+                None => self.out.choices.push((index, c.content)),
+            }
+        }
     }
 }
 
@@ -83,65 +195,6 @@ fn looks_like_json(bytes: &[u8]) -> bool {
             Some(b'{' | b'[' | b'"' | b']' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
         ),
         _ => false,
-    }
-}
-
-/// The top-level object: like [`split_collect`], except that each element of a
-/// `choices` array collects its generated text separately.
-fn split_top(members: &json::Map, out: &mut Split) {
-    for (k, x) in members {
-        out.rest.push_str(k);
-        out.rest.push('\n');
-        match x {
-            Value::Array(items) if k == "choices" => {
-                for (pos, item) in items.iter().enumerate() {
-                    let index = match item {
-                        Value::Object(m) => match m.get("index") {
-                            Some(Value::Number(n)) => n.as_u64(),
-                            _ => None,
-                        },
-                        _ => None,
-                    }
-                    .unwrap_or(pos as u64);
-                    let mut one = Split::default();
-                    split_collect(item, Some(k), &mut one);
-                    out.rest.push_str(&one.rest);
-                    if out.finish_reason.is_none() {
-                        out.finish_reason = one.finish_reason;
-                    }
-                    match out.choices.iter_mut().find(|(i, _)| *i == index) {
-                        Some((_, text)) => text.push_str(&one.content),
-                        None => out.choices.push((index, one.content)),
-                    }
-                }
-            }
-            _ => split_collect(x, Some(k), out),
-        }
-    }
-}
-
-fn split_collect(v: &Value, key: Option<&str>, out: &mut Split) {
-    match v {
-        Value::String(s) => {
-            if key == Some("finish_reason") && out.finish_reason.is_none() {
-                out.finish_reason = Some(s.clone());
-            }
-            if key.is_some_and(|k| CONTENT_KEYS.contains(&k)) {
-                out.content.push_str(s);
-            } else {
-                out.rest.push_str(s);
-                out.rest.push('\n');
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|x| split_collect(x, key, out)),
-        Value::Object(members) => {
-            for (k, x) in members {
-                out.rest.push_str(k);
-                out.rest.push('\n');
-                split_collect(x, Some(k), out);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -431,5 +484,153 @@ mod tests {
             s.rest.contains("choices\n") && s.rest.contains("index\n") && s.rest.contains("c1\n")
         );
         assert!(!s.rest.contains("b1") && !s.rest.contains("p1"));
+    }
+
+    /// The tree-building split this module used before `json::visit`, kept as an
+    /// oracle: same content, choices, rest and finish_reason on inputs whose keys are
+    /// in sorted order (the tree sorts them; the token walk keeps document order).
+    mod oracle {
+        use signet_audit::json::{self, Value};
+
+        use super::super::{CONTENT_KEYS, Split};
+
+        pub fn split(bytes: &[u8]) -> Split {
+            let (v, _) = json::parse(bytes).expect("valid");
+            let mut s = Split::default();
+            match &v {
+                Value::Object(m) => top(m, &mut s),
+                _ => collect(&v, None, &mut s),
+            }
+            s
+        }
+
+        fn top(members: &json::Map, out: &mut Split) {
+            for (k, x) in members {
+                out.rest.push_str(k);
+                out.rest.push('\n');
+                match x {
+                    Value::Array(items) if k == "choices" => {
+                        for (pos, item) in items.iter().enumerate() {
+                            let index = match item {
+                                Value::Object(m) => match m.get("index") {
+                                    Some(Value::Number(n)) => n.as_u64(),
+                                    _ => None,
+                                },
+                                _ => None,
+                            }
+                            .unwrap_or(pos as u64);
+                            let mut one = Split::default();
+                            collect(item, Some(k), &mut one);
+                            out.rest.push_str(&one.rest);
+                            if out.finish_reason.is_none() {
+                                out.finish_reason = one.finish_reason;
+                            }
+                            match out.choices.iter_mut().find(|(i, _)| *i == index) {
+                                Some((_, text)) => text.push_str(&one.content),
+                                None => out.choices.push((index, one.content)),
+                            }
+                        }
+                    }
+                    _ => collect(x, Some(k), out),
+                }
+            }
+        }
+
+        fn collect(v: &Value, key: Option<&str>, out: &mut Split) {
+            match v {
+                Value::String(s) => {
+                    if key == Some("finish_reason") && out.finish_reason.is_none() {
+                        out.finish_reason = Some(s.clone());
+                    }
+                    if key.is_some_and(|k| CONTENT_KEYS.contains(&k)) {
+                        out.content.push_str(s);
+                    } else {
+                        out.rest.push_str(s);
+                        out.rest.push('\n');
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|x| collect(x, key, out)),
+                Value::Object(members) => {
+                    for (k, x) in members {
+                        out.rest.push_str(k);
+                        out.rest.push('\n');
+                        collect(x, Some(k), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Random JSON with sorted keys drawn from the names that matter here.
+    fn random_json(seed: &mut u64, depth: u32, out: &mut String) {
+        let mut next = |n: u64| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed % n
+        };
+        const KEYS: &[&str] = &[
+            "arguments",
+            "choices",
+            "content",
+            "delta",
+            "finish_reason",
+            "id",
+            "index",
+            "message",
+            "text",
+            "tool_calls",
+            "x",
+        ];
+        let kind = if depth == 0 { next(4) } else { next(7) };
+        match kind {
+            0 => {
+                out.push_str(["\"TOP \"", "\"SE\\u0043RET\"", "\"\"", "\"stop\""][next(4) as usize])
+            }
+            1 => out.push_str(["0", "1", "7", "-3", "2.5", "1e2"][next(6) as usize]),
+            2 => out.push_str(["true", "null"][next(2) as usize]),
+            3 => out.push_str("\"plain\""),
+            4 | 5 => {
+                out.push('{');
+                let mut keys: Vec<&str> = (0..next(4))
+                    .map(|_| KEYS[next(KEYS.len() as u64) as usize])
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&format!("\"{k}\":"));
+                    random_json(seed, depth - 1, out);
+                }
+                out.push('}');
+            }
+            _ => {
+                out.push('[');
+                for i in 0..next(4) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    random_json(seed, depth - 1, out);
+                }
+                out.push(']');
+            }
+        }
+    }
+
+    #[test]
+    fn token_split_matches_the_tree_split_on_random_documents() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut compared = 0;
+        for _ in 0..20_000 {
+            let mut doc = String::new();
+            random_json(&mut seed, 5, &mut doc);
+            let got = split_for_inspection(doc.as_bytes()).expect("valid JSON");
+            assert_eq!(got, oracle::split(doc.as_bytes()), "{doc}");
+            compared += usize::from(doc.contains("choices"));
+        }
+        assert!(compared > 500, "too few documents with choices: {compared}");
     }
 }

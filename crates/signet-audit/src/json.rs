@@ -726,6 +726,128 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// One token of a JSON text, in document order (see [`visit`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Token<'a> {
+    BeginObject,
+    EndObject,
+    BeginArray,
+    EndArray,
+    /// An object member's key, escapes resolved.
+    Key(Cow<'a, str>),
+    /// A string value, escapes resolved.
+    Str(Cow<'a, str>),
+    /// A number, as written.
+    Number(&'a str),
+    /// `true`, `false` or `null`.
+    Literal(&'a str),
+}
+
+/// Validates `bytes` exactly as strictly as [`parse`] (one value, no duplicate keys,
+/// depth at most 64, UTF-8, escapes, no trailing data), then hands every token to `f`
+/// in document order without building a tree: strings without escapes are borrowed.
+/// Nothing is handed over when the text is invalid. Returns whether it was canonical.
+pub fn visit<'a>(bytes: &'a [u8], f: &mut dyn FnMut(Token<'a>)) -> Result<bool, ParseError> {
+    let mut p = Parser::new(bytes);
+    p.value(0, false)?;
+    p.end()?;
+    let mut w = Walk { s: bytes, i: 0 };
+    w.value(f);
+    Ok(p.canonical)
+}
+
+/// Walks a text the [`Parser`] has validated; it never needs to report an error.
+struct Walk<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn ws(&mut self) {
+        while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn string(&mut self) -> Cow<'a, str> {
+        self.i += 1; // opening quote
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            self.i = skip_plain(self.s, self.i);
+            match self.s.get(self.i) {
+                Some(b'\\') => {
+                    escaped = true;
+                    self.i += 2;
+                }
+                Some(b'"') | None => break,
+                Some(_) => self.i += 1, // unreachable in validated text
+            }
+        }
+        let raw = &self.s[start..self.i.min(self.s.len())];
+        self.i += 1; // closing quote
+        if escaped {
+            Cow::Owned(decode_escaped(raw).unwrap_or_default())
+        } else {
+            Cow::Borrowed(std::str::from_utf8(raw).unwrap_or_default())
+        }
+    }
+
+    fn scalar(&mut self) -> &'a str {
+        let start = self.i;
+        while let Some(b) = self.s.get(self.i) {
+            if matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            self.i += 1;
+        }
+        std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default()
+    }
+
+    fn value(&mut self, f: &mut dyn FnMut(Token<'a>)) {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                f(Token::BeginObject);
+                loop {
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b'}') | None => break,
+                        Some(b',') => self.i += 1,
+                        Some(_) => {
+                            f(Token::Key(self.string()));
+                            self.ws();
+                            self.i += 1; // ':'
+                            self.value(f);
+                        }
+                    }
+                }
+                self.i += 1;
+                f(Token::EndObject);
+            }
+            Some(b'[') => {
+                self.i += 1;
+                f(Token::BeginArray);
+                loop {
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b']') | None => break,
+                        Some(b',') => self.i += 1,
+                        Some(_) => self.value(f),
+                    }
+                }
+                self.i += 1;
+                f(Token::EndArray);
+            }
+            Some(b'"') => f(Token::Str(self.string())),
+            Some(b't' | b'f' | b'n') => f(Token::Literal(self.scalar())),
+            Some(_) => f(Token::Number(self.scalar())),
+            None => {}
+        }
+    }
+}
+
 /// Decodes the content of a string literal already validated by `string_raw`.
 fn decode_escaped(raw: &[u8]) -> Result<String, &'static str> {
     let mut out: Vec<u8> = Vec::with_capacity(raw.len());
@@ -772,6 +894,71 @@ fn decode_escaped(raw: &[u8]) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    fn tokens_of(v: &Value, out: &mut Vec<Token<'static>>) {
+        match v {
+            Value::Null => out.push(Token::Literal("null")),
+            Value::Bool(true) => out.push(Token::Literal("true")),
+            Value::Bool(false) => out.push(Token::Literal("false")),
+            Value::Number(n) => out.push(Token::Number(n.as_str().to_owned().leak())),
+            Value::String(s) => out.push(Token::Str(Cow::Owned(s.clone()))),
+            Value::Array(items) => {
+                out.push(Token::BeginArray);
+                items.iter().for_each(|x| tokens_of(x, out));
+                out.push(Token::EndArray);
+            }
+            Value::Object(m) => {
+                out.push(Token::BeginObject);
+                for (k, x) in m {
+                    out.push(Token::Key(Cow::Owned(k.clone())));
+                    tokens_of(x, out);
+                }
+                out.push(Token::EndObject);
+            }
+        }
+    }
+
+    /// `visit` hands over exactly the tree `parse` builds (keys in document order, so
+    /// the inputs here are sorted), and nothing for what `parse` refuses.
+    #[test]
+    fn visit_yields_the_parsed_tree_token_by_token() {
+        let texts: &[&str] = &[
+            r#"{"a":[1,-2.5e3,true,false,null,"x"],"b":{"c":"d\"e\\f\u00e9\ud83d\ude00"},"e":[]}"#,
+            " [ {\"k\" : \"v\" } , [ [ ] ] , \"\" , 0 ] ",
+            r#""just a string""#,
+            "42",
+            r#"{"choices":[{"delta":{"content":"TOP SE"},"index":0},{"delta":{"content":"é"},"index":1}]}"#,
+        ];
+        for t in texts {
+            let (v, _) = parse(t.as_bytes()).unwrap();
+            let mut want = Vec::new();
+            tokens_of(&v, &mut want);
+            let mut got = Vec::new();
+            visit(t.as_bytes(), &mut |tok| got.push(tok)).unwrap();
+            let got: Vec<Token<'static>> = got
+                .into_iter()
+                .map(|tok| match tok {
+                    Token::Key(k) => Token::Key(Cow::Owned(k.into_owned())),
+                    Token::Str(k) => Token::Str(Cow::Owned(k.into_owned())),
+                    Token::Number(n) => Token::Number(n.to_owned().leak()),
+                    Token::Literal(n) => Token::Literal(n.to_owned().leak()),
+                    other => other,
+                })
+                .collect();
+            assert_eq!(got, want, "{t}");
+        }
+        for bad in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":"\ud800"}"#,
+            "[1,]",
+            "{} x",
+            "\"\u{1}\"",
+        ] {
+            let mut n = 0;
+            assert!(visit(bad.as_bytes(), &mut |_| n += 1).is_err(), "{bad}");
+            assert_eq!(n, 0, "{bad}: tokens handed over for invalid text");
+        }
+    }
 
     /// The word-at-a-time scan finds exactly what a byte loop finds: every byte value at
     /// every position of a 19-byte run (two words and a tail), over plain fillers that
