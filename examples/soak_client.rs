@@ -215,7 +215,7 @@ fn chat_body(tag: &str, stream: bool) -> Bytes {
     ))
 }
 
-fn request(tag: &str, kind: Kind, cap: usize) -> http::Request<Full<Bytes>> {
+fn request(tag: &str, kind: Kind, cap: usize) -> Result<http::Request<Full<Bytes>>, String> {
     let mut b = http::Request::post(format!("{PATH}?soak={tag}"))
         .header("host", "soak")
         .header("content-type", "application/json");
@@ -237,7 +237,7 @@ fn request(tag: &str, kind: Kind, cap: usize) -> http::Request<Full<Bytes>> {
         Kind::Stream => chat_body(tag, true),
         _ => chat_body(tag, false),
     };
-    b.body(Full::new(body)).expect("static request parts")
+    b.body(Full::new(body)).map_err(|e| format!("request: {e}"))
 }
 
 /// One request on a keep-alive connection; `Err` on a transport error or timeout.
@@ -354,6 +354,7 @@ async fn client(cfg: Arc<RunCfg>, w: usize, deadline: Instant) -> std::io::Resul
             Kind::OverCap => {
                 let req = request(&tag, kind, cfg.cap);
                 let once = async {
+                    let req = req?;
                     let mut tx = connect(cfg.addr).await.map_err(|e| e.to_string())?;
                     exchange(&mut tx, req).await
                 };
@@ -364,6 +365,7 @@ async fn client(cfg: Arc<RunCfg>, w: usize, deadline: Instant) -> std::io::Resul
             _ => {
                 let req = request(&tag, kind, cfg.cap);
                 let once = async {
+                    let req = req?;
                     let mut tx = match conn.take() {
                         Some(tx) if !tx.is_closed() => tx,
                         _ => connect(cfg.addr).await.map_err(|e| e.to_string())?,
