@@ -31,7 +31,8 @@
 #
 # Environment: SOAK_SECONDS (300; 20 is a smoke run), SOAK_CONNS (32), SOAK_BODY_CAP
 # (16384: the gateway's body cap), SOAK_SSE_BYTES (8192: bytes per stream),
-# SOAK_LOG_KEY (0), SOAK_RSS_GROWTH_PCT (10), SOAK_RSS_GROWTH_MIN_KB (8192), SOAK_OUT
+# SOAK_LOG_KEY (0), SOAK_ONLY (one kind only: chat, stream, no_owner, bad_class,
+# over_cap, abort_body, abort_stream; to find where a trend comes from), SOAK_RSS_GROWTH_PCT (10), SOAK_RSS_GROWTH_MIN_KB (8192), SOAK_OUT
 # (a directory: the report, rss.csv and the raw outputs are copied there), SOAK_KEEP=1
 # (keep the temporary directory), BENCH_DIR, CARGO_TARGET_DIR.
 set -euo pipefail
@@ -107,7 +108,7 @@ pids+=($!)
 fail=()
 set +e
 "$client" run --addr "$GW" --seconds "$DURATION" --conns "$CONNS" --cap "$CAP" \
-    --out "$work/records" >"$work/load.txt" 2>"$work/load.err"
+    --out "$work/records" ${SOAK_ONLY:+--only "$SOAK_ONLY"} >"$work/load.txt" 2>"$work/load.err"
 load_rc=$?
 set -e
 kill "$SAMPLER" 2>/dev/null || true
@@ -148,6 +149,14 @@ read -r early late peak samples < <(awk -F, -v T="$((DURATION * 1000))" '
         if ($1 >= 4 * T / 5) { l += $2; nl++ }
     }
     END { printf "%d %d %d %d\n", (ne ? e / ne : 0), (nl ? l / nl : 0), peak, n }' "$rss_csv")
+# Trend: least-squares slope of VmRSS over the samples after the first fifth, kB/min.
+slope=$(awk -F, -v T="$((DURATION * 1000))" '
+    NR > 1 && $1 >= T / 5 { x = $1 / 60000; n++; sx += x; sy += $2; sxx += x * x; sxy += x * $2 }
+    END { d = n * sxx - sx * sx; printf "%.0f", (n > 2 && d > 0 ? (n * sxy - sx * sy) / d : 0) }' "$rss_csv")
+# Mean VmRSS of each fifth of the run, MB.
+fifths=$(awk -F, -v T="$((DURATION * 1000))" '
+    NR > 1 { i = int($1 * 5 / T); if (i > 4) i = 4; s[i] += $2; n[i]++ }
+    END { for (i = 0; i < 5; i++) printf "%s%.1f", (i ? " " : ""), (n[i] ? s[i] / n[i] / 1024 : 0) }' "$rss_csv")
 limit=$(awk -v e="$early" -v p="$GROWTH_PCT" -v m="$GROWTH_MIN_KB" \
     'BEGIN { x = e * p / 100; printf "%d", (x > m ? x : m) }')
 ((early > 0 && late > 0)) || fail+=("too few RSS samples ($samples)")
@@ -157,11 +166,13 @@ report=$work/report.txt
 {
     echo "signet-gateway soak, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "gateway: default policy, fsync'd journal, HMAC receipts$([[ $LOG_KEY == 1 ]] && echo ", --log-key checkpoints"); body cap $CAP bytes; upstream streams of $SSE_BYTES bytes"
-    echo "load: soak_client, $CONNS closed-loop connections, ${DURATION}s"
+    echo "load: soak_client, $CONNS closed-loop connections, ${DURATION}s${SOAK_ONLY:+, only $SOAK_ONLY}"
     sed -n 's/^LOAD /  /p; s/^KIND /  /p; s/^CLIENT /  /p' "$work/load.txt"
     awk -v s="$samples" -v e="$early" -v l="$late" -v p="$peak" -v h="$HWM" -v lim="$limit" 'BEGIN {
         printf "memory: %d samples; peak VmRSS %.1f MB (VmHWM %.1f MB); mean VmRSS %.1f MB over the 2nd fifth of the run, %.1f MB over the last fifth: %+.1f MB (limit +%.1f MB)\n",
             s, p / 1024, h / 1024, e / 1024, l / 1024, (l - e) / 1024, lim / 1024 }'
+    echo "memory by fifth of the run (mean VmRSS, MB): $fifths"
+    echo "memory trend after the first fifth: $slope kB/min (least squares; reported, not a pass/fail criterion)"
     echo "gateway exit after SIGTERM: ${gw_rc:-none}"
     echo "signet audit verify: exit $verify_rc, ${entries:-?} entries, $ts_warnings ts_ns_non_monotonic warnings"
     sed -n 's/^CHECK /log check: /p' "$work/check.txt"

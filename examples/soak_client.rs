@@ -1,8 +1,8 @@
 //! The load driver of `bench/soak.sh`: mixed traffic against a running gateway for a
 //! fixed time, then a check of the gateway's audit log against what the clients saw.
 //!
-//! `soak_client run --addr HOST:PORT --seconds N --conns C --cap BYTES --out DIR`
-//! runs C closed-loop clients for N seconds. Each request draws its kind (per mille):
+//! `soak_client run --addr HOST:PORT --seconds N --conns C --cap BYTES --out DIR
+//! [--only KIND]` runs C closed-loop clients for N seconds. Each request draws its kind (per mille):
 //! allowed unary chat 560, allowed SSE stream read to the end 150, no owner header
 //! (403) 80, unknown `X-Classification` (400) 80, body one byte over the cap (413, sent
 //! with its `Content-Length`, on a fresh connection since the gateway does not read it)
@@ -13,7 +13,9 @@
 //! never got an answer can be found in the log. One record per request goes to
 //! `DIR/records-<client>.tsv`: tag, kind, status (0: left before the answer by
 //! design, `err`: transport error or timeout), receipt entry id and signature (`-` when none). It prints counts and req/s
-//! by kind and status.
+//! by kind and status. `--only KIND` sends a single kind (`chat`, `stream`, `no_owner`,
+//! `bad_class`, `over_cap`, `abort_body`, `abort_stream`), to find where a trend
+//! comes from.
 //!
 //! `soak_client check --log LOG --records DIR` reads the log and the records and
 //! checks: every receipt's entry is in the log once, with the receipt's signature as
@@ -124,7 +126,7 @@ impl Rng {
 fn usage(msg: &str) -> ! {
     eprintln!("soak_client: {msg}");
     eprintln!(
-        "usage: soak_client run --addr HOST:PORT --seconds N --conns C --cap BYTES --out DIR\n       soak_client check --log LOG --records DIR"
+        "usage: soak_client run --addr HOST:PORT --seconds N --conns C --cap BYTES --out DIR [--only KIND]\n       soak_client check --log LOG --records DIR"
     );
     std::process::exit(64)
 }
@@ -164,6 +166,9 @@ fn main() {
                 conns: need(&m, "conns"),
                 cap: need(&m, "cap"),
                 out: need(&m, "out"),
+                only: m.get("only").map(|k| {
+                    Kind::parse(k).unwrap_or_else(|| usage(&format!("--only: unknown kind {k}")))
+                }),
             });
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -186,6 +191,8 @@ struct RunCfg {
     conns: usize,
     cap: usize,
     out: PathBuf,
+    /// Send only this kind (to find which kind a trend comes from).
+    only: Option<Kind>,
 }
 
 /// What one request got.
@@ -330,7 +337,7 @@ async fn client(cfg: Arc<RunCfg>, w: usize, deadline: Instant) -> std::io::Resul
     let mut conn: Option<Sender> = None;
     let mut i: u64 = 0;
     while Instant::now() < deadline {
-        let kind = rng.kind();
+        let kind = cfg.only.unwrap_or_else(|| rng.kind());
         let tag = format!("w{w}n{i}");
         i += 1;
         let res: Result<Outcome, String> = match kind {
