@@ -48,6 +48,8 @@ random_hex32() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 start_upstream() {
     local name=$1 _
     shift
+    # Created first: the loop below may read it before the child has opened it.
+    : >"$work/$name.out"
     "$upstream_bin" --addr 127.0.0.1:0 "$@" >"$work/$name.out" 2>&1 &
     UP_PID=$!
     pids+=($!)

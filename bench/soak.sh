@@ -77,6 +77,9 @@ if [[ $LOG_KEY == 1 ]]; then
     "$signet" keys generate-ed25519 --out "$work/log.pem" >/dev/null
     extra=(--log-key "$work/log.pem" --origin soak.example/audit)
 fi
+# Created before the gateway starts: the loop below may read them first.
+: >"$work/gateway.out"
+: >"$work/gateway.err"
 SIGNET_MAX_REQUEST_BODY_BYTES=$CAP SIGNET_LOG=warn \
     "$signet" serve --upstream "http://$UP/v1" --host 127.0.0.1 --port 0 \
     --audit-log "$log" "${extra[@]}" >"$work/gateway.out" 2>"$work/gateway.err" &
