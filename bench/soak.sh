@@ -12,8 +12,8 @@
 # tagged in its query, so its entry can be found even when the client never saw an
 # answer.
 #
-# Meanwhile the gateway's VmRSS is read from /proc/PID/status every second into
-# rss.csv. At the end the gateway is stopped with SIGTERM (it must exit 0), `signet
+# Meanwhile the gateway's VmRSS (from /proc/PID/status) and its number of open file
+# descriptors are sampled every second into rss.csv. At the end the gateway is stopped with SIGTERM (it must exit 0), `signet
 # audit verify` checks the log, and `soak_client check` checks that every receipt's
 # entry is in the log (lost = 0) with the receipt's signature, and that every request,
 # refused and aborted ones included, has exactly one entry with the expected status
@@ -95,13 +95,14 @@ done
 [[ -n $GW ]] || die "the gateway did not start: $(tail -5 "$work/gateway.err")"
 say "gateway $GW (pid $GW_PID), upstream $UP; $CONNS connections for ${DURATION}s"
 
-# VmRSS every second: milliseconds since the start, kB.
+# Every second: milliseconds since the start, VmRSS in kB, open file descriptors.
 rss_csv=$work/rss.csv
-echo "ms,rss_kb" >"$rss_csv"
+echo "ms,rss_kb,fds" >"$rss_csv"
 (
     t0=$(date +%s%N)
     while rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$GW_PID/status" 2>/dev/null) && [[ -n $rss ]]; do
-        echo "$((($(date +%s%N) - t0) / 1000000)),$rss" >>"$rss_csv"
+        fds=$(find "/proc/$GW_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+        echo "$((($(date +%s%N) - t0) / 1000000)),$rss,$fds" >>"$rss_csv"
         sleep 1
     done
 ) &
@@ -156,6 +157,8 @@ read -r early late peak samples < <(awk -F, -v T="$((DURATION * 1000))" '
 slope=$(awk -F, -v T="$((DURATION * 1000))" '
     NR > 1 && $1 >= T / 5 { x = $1 / 60000; n++; sx += x; sy += $2; sxx += x * x; sxy += x * $2 }
     END { d = n * sxx - sx * sx; printf "%.0f", (n > 2 && d > 0 ? (n * sxy - sx * sy) / d : 0) }' "$rss_csv")
+# Open descriptors: the most, and the last sample while loaded.
+read -r fd_peak fd_last < <(awk -F, 'NR > 1 { if ($3 > p) p = $3; l = $3 } END { printf "%d %d\n", p, l }' "$rss_csv")
 # Mean VmRSS of each fifth of the run, MB.
 fifths=$(awk -F, -v T="$((DURATION * 1000))" '
     NR > 1 { i = int($1 * 5 / T); if (i > 4) i = 4; s[i] += $2; n[i]++ }
@@ -176,6 +179,7 @@ report=$work/report.txt
             s, p / 1024, h / 1024, e / 1024, l / 1024, (l - e) / 1024, lim / 1024 }'
     echo "memory by fifth of the run (mean VmRSS, MB): $fifths"
     echo "memory trend after the first fifth: $slope kB/min (least squares; reported, not a pass/fail criterion)"
+    echo "open file descriptors: at most $fd_peak, $fd_last in the last sample under load"
     echo "gateway exit after SIGTERM: ${gw_rc:-none}"
     echo "signet audit verify: exit $verify_rc, ${entries:-?} entries, $ts_warnings ts_ns_non_monotonic warnings"
     sed -n 's/^CHECK /log check: /p' "$work/check.txt"
