@@ -73,9 +73,13 @@ start_upstream upstream --sse-bytes "$SSE_BYTES"
 
 log=$work/audit.jsonl
 extra=()
+verify_extra=()
 if [[ $LOG_KEY == 1 ]]; then
     "$signet" keys generate-ed25519 --out "$work/log.pem" >/dev/null
+    "$signet" keys vkey --origin soak.example/audit "$work/log.pem.pub" >"$work/log.vkey"
     extra=(--log-key "$work/log.pem" --origin soak.example/audit)
+    # The checkpoints are verified too, with the public key only.
+    verify_extra=(--log-key "$work/log.vkey")
 fi
 # Created before the gateway starts: the loop below may read them first.
 : >"$work/gateway.out"
@@ -135,7 +139,7 @@ done
 [[ $gw_rc == 0 ]] || fail+=("the gateway did not exit 0 after SIGTERM (status '${gw_rc:-still running}')")
 
 set +e
-"$signet" audit verify --json "$log" >"$work/verify.json" 2>"$work/verify.err"
+"$signet" audit verify --json "${verify_extra[@]}" "$log" >"$work/verify.json" 2>"$work/verify.err"
 verify_rc=$?
 "$client" check --log "$log" --records "$work/records" >"$work/check.txt" 2>"$work/check.err"
 check_rc=$?
@@ -182,6 +186,9 @@ report=$work/report.txt
     echo "open file descriptors: at most $fd_peak, $fd_last in the last sample under load"
     echo "gateway exit after SIGTERM: ${gw_rc:-none}"
     echo "signet audit verify: exit $verify_rc, ${entries:-?} entries, $ts_warnings ts_ns_non_monotonic warnings"
+    if [[ $LOG_KEY == 1 ]]; then
+        echo "checkpoints: $(sed -n 's/.*"checkpoints":\([0-9]*\).*/\1/p' "$work/verify.json") signed, covering $(sed -n 's/.*"covered_size":\([0-9]*\).*/\1/p' "$work/verify.json") entries (verified with the public key)"
+    fi
     sed -n 's/^CHECK /log check: /p' "$work/check.txt"
     if ((${#fail[@]} == 0)); then
         echo "result: PASS"
