@@ -47,17 +47,11 @@ die() {
     exit 1
 }
 
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+KEEP_WORK=${BENCH_KEEP:-0}
+
 # ---------------------------------------------------------------- tools
-
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-
-apt_install() {
-    say "installing $* (apt-get)"
-    # Only refresh the package lists if installing from the current ones fails.
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 \
-        || { as_root apt-get update -qq \
-            && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
-}
 
 nginx_bin=$(command -v nginx || true)
 [[ -n $nginx_bin ]] || { [[ -x /usr/sbin/nginx ]] && nginx_bin=/usr/sbin/nginx; } || true
@@ -106,43 +100,10 @@ upstream_bin=$target/release/examples/bench_upstream
 
 # ---------------------------------------------------------------- processes
 
-if [[ -n ${BENCH_DIR:-} ]]; then
-    mkdir -p "$BENCH_DIR"
-    work=$(mktemp -d "$BENCH_DIR/signet-compare.XXXXXX")
-else
-    work=$(mktemp -d "${TMPDIR:-/tmp}/signet-compare.XXXXXX")
-fi
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then say "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir signet-compare
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-HMAC_HEX=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+HMAC_HEX=$(random_hex32)
 export SIGNET_HMAC_SECRET=$HMAC_HEX
-
-# start_upstream NAME ARGS...: sets UP (host:port).
-start_upstream() {
-    local name=$1 i
-    shift
-    "$upstream_bin" --addr 127.0.0.1:0 "$@" >"$work/$name.out" 2>&1 &
-    UP_PID=$!
-    pids+=($!)
-    for i in $(seq 100); do
-        UP=$(sed -n 's/^listening on \([0-9.:]*\).*/\1/p' "$work/$name.out")
-        [[ -z $UP ]] || return 0
-        sleep 0.05
-    done
-    die "$name did not start: $(cat "$work/$name.out")"
-}
 
 declare -A URL PID
 # Request bodies: small unary chat, and a stream without max_tokens (no length cap).

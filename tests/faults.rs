@@ -1,6 +1,8 @@
 //! Faults: the gateway SIGKILLed under concurrent load, repeatedly, loses no entry it
-//! acknowledged with a receipt; a full disk makes it fail closed (503, nothing more
-//! forwarded) and it comes back, with a verifiable log, once space returns.
+//! acknowledged with a receipt; a full disk, or a log made read-only under the running
+//! gateway, makes it fail closed (503, nothing more forwarded) and it comes back, with
+//! a verifiable log, once writes are possible again; a log removed under it is never
+//! silently recreated.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
 
@@ -263,4 +265,183 @@ async fn two_phase_leaves_no_forwarded_request_unaudited_on_disk_full() {
         intents,
         "every forwarded request has a durable intent entry"
     );
+}
+
+/// Runs a command that must succeed (these tests run as root, as CI does).
+fn run(cmd: &str, args: &[&std::ffi::OsStr]) {
+    let o = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e} (e2fsprogs and mount are needed)"));
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A fresh ext4 filesystem in a 16 MiB image, loop-mounted at `dir`. ext4, because
+/// there the immutable attribute also stops writes through a descriptor that is
+/// already open (tmpfs lets them through), whatever filesystem the temp dir is on.
+fn mount_ext4(image: &std::path::Path, dir: &std::path::Path) {
+    std::fs::File::create(image)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    run(
+        "mkfs.ext4",
+        &["-q".as_ref(), "-F".as_ref(), image.as_os_str()],
+    );
+    run(
+        "mount",
+        &[
+            "-o".as_ref(),
+            "loop".as_ref(),
+            image.as_os_str(),
+            dir.as_os_str(),
+        ],
+    );
+}
+
+/// Clears the immutable attribute (so nothing is left that `rm` cannot remove), then
+/// unmounts.
+struct Mutable(std::path::PathBuf);
+impl Drop for Mutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// The log made read-only under the running gateway. Root ignores permission bits and
+/// the gateway already holds the file open, so `chmod` proves nothing: `chattr +i` on
+/// ext4 makes every later `write` on the open descriptor fail (EPERM), and reopening
+/// too. Expected: 503 fail-closed, nothing forwarded, refusals answered 503 without an
+/// entry, `/readyz` 503; after `chattr -i` the running gateway reopens the log, records
+/// the outage in the chain and serves again; the log verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_journal_fails_closed_and_recovers_when_writable_again() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let keep = tempfile::tempdir().unwrap();
+    let mnt = keep.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    mount_ext4(&keep.path().join("fs.img"), &mnt);
+    let _unmount = Unmount(mnt.clone());
+    let log = mnt.join("audit.jsonl");
+    let log_s = log.to_str().unwrap().to_owned();
+    let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
+    let mut ok = 0;
+    for _ in 0..5 {
+        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        ok += 1;
+    }
+    let _mutable = Mutable(log.clone());
+    run("chattr", &["+i".as_ref(), log.as_os_str()]);
+    let frozen = std::fs::read(&log).unwrap();
+    // The request in flight when the log turns read-only was already forwarded when its
+    // entry failed (two-phase mode covers that case, see the disk-full test): it gets a
+    // 503 and no receipt.
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("x-signet-receipt").is_none());
+    let hits = up.hits();
+    // Refused and allowed requests alike, also after the writer's reopen attempts
+    // (at most one a second) have failed.
+    for round in 0..3 {
+        for h in [&[ALICE][..], &[][..]] {
+            let r = gwt::send("POST", &g.url("/v1/x"), h, b"{}").await;
+            assert_eq!(r.status, 503, "{}", r.text());
+            assert!(r.text().contains("audit_unavailable"), "{}", r.text());
+            assert!(r.header("x-signet-receipt").is_none());
+        }
+        if round < 2 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+    }
+    assert_eq!(
+        up.hits(),
+        hits,
+        "forwarded while the journal could not write"
+    );
+    assert_eq!(
+        gwt::send("GET", &g.url("/readyz"), &[], b"").await.status,
+        503
+    );
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        frozen,
+        "the read-only log changed"
+    );
+    // Writable again: the running gateway recovers without a restart.
+    run("chattr", &["-i".as_ref(), log.as_os_str()]);
+    let mut status = 0;
+    for _ in 0..30 {
+        status = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}")
+            .await
+            .status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, 200, "the gateway did not recover once writable");
+    assert_eq!(up.hits(), hits + 1);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let recovery = text
+        .lines()
+        .find(|l| l.contains("\"event\":\"journal_available\""))
+        .expect("outage recorded in the chain");
+    assert!(
+        recovery.contains("\"refused_while_unavailable\":"),
+        "{recovery}"
+    );
+    let mut g = g;
+    assert_eq!(g.stop(), Some(0));
+    let (code, out) = verify(&log);
+    assert_eq!(code, Some(0), "log must verify after recovery: {out}");
+    // 5 before, the recovery entry, the one after: the failed entry left nothing.
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        ok + 2
+    );
+}
+
+/// The log removed under the running gateway: 503 and nothing forwarded (as in
+/// `gateway_e2e::journal_failure_fails_closed_with_503_and_forwards_nothing`), and it
+/// stays so after the writer's reopen attempts: the gateway never silently starts a
+/// new, unchained log. A restart (an operator's decision) does, and it verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn removed_journal_is_never_recreated_by_the_running_gateway() {
+    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    let keep = tempfile::tempdir().unwrap();
+    let log = keep.path().join("audit.jsonl");
+    let log_s = log.to_str().unwrap().to_owned();
+    let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    assert_eq!(r.status, 200);
+    std::fs::remove_file(&log).unwrap();
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    let hits = up.hits();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        for h in [&[ALICE][..], &[][..]] {
+            let r = gwt::send("POST", &g.url("/v1/x"), h, b"{}").await;
+            assert_eq!(r.status, 503, "{}", r.text());
+            assert!(r.text().contains("audit_unavailable"));
+        }
+    }
+    assert_eq!(up.hits(), hits, "forwarded without a log");
+    assert!(!log.exists(), "the running gateway recreated a removed log");
+    let mut g = g;
+    // SIGTERM still stops it; the exit status says the journal was lost (73).
+    assert_eq!(g.stop(), Some(73));
+    drop(g);
+    let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(g);
+    let (code, out) = verify(&log);
+    assert_eq!(code, Some(0), "{out}");
 }

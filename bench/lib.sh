@@ -1,0 +1,62 @@
+# shellcheck shell=bash disable=SC2034,SC2154 # globals are set and read by the sourcing script
+# Shell functions shared by the bench scripts (`compare.sh`, `soak.sh`). Sourced, never
+# run. The sourcing script defines `say` and `die` first; `start_upstream` needs
+# `$upstream_bin` (the release `examples/bench_upstream`).
+#
+# bench_workdir PREFIX sets `$work` (under $BENCH_DIR when set, else $TMPDIR or /tmp)
+# and installs an EXIT trap that stops every process whose pid was added to `pids`, then
+# removes `$work` unless `$KEEP_WORK` is 1.
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+    say "installing $* (apt-get)"
+    # Only refresh the package lists if installing from the current ones fails.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 \
+        || { as_root apt-get update -qq \
+            && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+pids=()
+bench_cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [[ ${KEEP_WORK:-0} == 1 ]]; then say "kept $work"; else rm -rf "$work"; fi
+}
+
+bench_workdir() {
+    if [[ -n ${BENCH_DIR:-} ]]; then
+        mkdir -p "$BENCH_DIR"
+        work=$(mktemp -d "$BENCH_DIR/$1.XXXXXX")
+    else
+        work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    fi
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# random_hex32: 32 random bytes as 64 lowercase hex digits (an HMAC secret).
+random_hex32() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# start_upstream NAME ARGS...: the bench upstream on 127.0.0.1:0; sets UP (host:port)
+# and UP_PID.
+start_upstream() {
+    local name=$1 _
+    shift
+    # Created first: the loop below may read it before the child has opened it.
+    : >"$work/$name.out"
+    "$upstream_bin" --addr 127.0.0.1:0 "$@" >"$work/$name.out" 2>&1 &
+    UP_PID=$!
+    pids+=($!)
+    for _ in $(seq 100); do
+        UP=$(sed -n 's/^listening on \([0-9.:]*\).*/\1/p' "$work/$name.out")
+        [[ -z $UP ]] || return 0
+        sleep 0.05
+    done
+    die "$name did not start: $(cat "$work/$name.out")"
+}
