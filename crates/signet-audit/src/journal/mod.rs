@@ -113,6 +113,9 @@ pub struct Committed {
     pub seq: u64,
     pub entry_id: String,
     pub sealed: SealedLine,
+    /// The entry's place in its group-commit batch tree, when the writer keeps them
+    /// ([`writer::WriterOptions::batch_trees`], for `ed25519-batch` receipts).
+    pub batch: Option<crate::receipt::batch::BatchSlot>,
 }
 
 /// fsyncs the directory holding `path`.
@@ -387,6 +390,7 @@ impl Journal {
                         seq: state.next_seq,
                         entry_id: d.entry_id,
                         sealed,
+                        batch: None,
                     }));
                     state.next_seq += 1;
                 }
