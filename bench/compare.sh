@@ -276,11 +276,20 @@ for s in "${ours[@]}"; do
     post "${URL[$s]}" "$work/body.json" -o /dev/null -D "$work/$s.headers"
     grep -qi '^x-signet-receipt:' "$work/$s.headers" || die "$s answered without a receipt"
 done
+# The Ed25519 receipts (one signature per group-commit batch) verify offline with the
+# public key against their entry.
+for s in "${ours[@]}"; do
+    [[ $s != ours-hmac ]] || continue
+    tr -d '\r' <"$work/$s.headers" | grep -i '^x-signet-receipt:' >"$work/$s.receipt"
+    "$signet" receipt verify "$work/$s.receipt" --receipt-key "$work/receipt.pem.pub" \
+        --log "$work/$s.jsonl" >"$work/$s.receipt-check" 2>&1 \
+        || die "$s receipt does not verify: $(cat "$work/$s.receipt-check")"
+done
 post "${URL[ours-sse]}" "$work/stream.json" -o "$work/sse.body"
 sse_len=$(stat -c %s "$work/sse.body")
 grep -q 'signet-receipt' "$work/sse.body" || die "the stream through ours-sse has no receipt"
 ((sse_len >= SSE_BYTES)) || die "the stream through ours-sse was cut at $sse_len bytes"
-say "all setups answer 200; our receipts present; SSE stream $sse_len bytes arrives whole"
+say "all setups answer 200; our receipts present (Ed25519 ones verified); SSE stream $sse_len bytes arrives whole"
 
 # ---------------------------------------------------------------- measuring
 

@@ -380,8 +380,9 @@ impl Journal {
             spans.push(buf.len()..buf.len() + sealed.line.len() - 1);
             buf.extend_from_slice(&sealed.line);
         }
-        for d in drafts {
-            match entry::seal(&d, state.next_seq, &state.last_hmac, &self.key) {
+        for mut d in drafts {
+            let meta = std::mem::take(&mut d.metadata);
+            match entry::seal_with_metadata(&d, meta, state.next_seq, &state.last_hmac, &self.key) {
                 Ok(sealed) => {
                     spans.push(buf.len()..buf.len() + sealed.line.len() - 1);
                     buf.extend_from_slice(&sealed.line);
