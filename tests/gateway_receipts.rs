@@ -122,8 +122,15 @@ async fn concurrent_responses_get_batch_receipts_that_verify_offline() {
     let mut next = 0;
     for ((seq, size), sigs) in &sigs_by_batch {
         assert_eq!(*seq, next, "batches follow each other: {sigs_by_batch:?}");
-        assert_eq!(sigs.len() as u64, *size, "every entry of the batch answered");
-        assert!(sigs.windows(2).all(|w| w[0] == w[1]), "one signature per batch");
+        assert_eq!(
+            sigs.len() as u64,
+            *size,
+            "every entry of the batch answered"
+        );
+        assert!(
+            sigs.windows(2).all(|w| w[0] == w[1]),
+            "one signature per batch"
+        );
         next = seq + size;
     }
     assert_eq!(next, 128);
@@ -147,18 +154,24 @@ async fn concurrent_responses_get_batch_receipts_that_verify_offline() {
     // `signet receipt verify`, with the entry from a file and found in the log.
     let cli = |receipt: &Path, entry: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_signet"));
-        c.args(["receipt", "verify", s(receipt), "--receipt-key", s(&pub_path)]);
+        c.args([
+            "receipt",
+            "verify",
+            s(receipt),
+            "--receipt-key",
+            s(&pub_path),
+        ]);
         c.args(entry);
         c.output().expect("run signet receipt verify")
     };
-    for entry in [
-        ["--entry", s(&line_file)],
-        ["--log", s(gwt::log_path(&g))],
-    ] {
+    for entry in [["--entry", s(&line_file)], ["--log", s(gwt::log_path(&g))]] {
         let o = cli(&receipt_file, &entry);
         let out = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(0), "{out}");
-        assert!(out.contains("VALID") && out.contains("ed25519-batch"), "{out}");
+        assert!(
+            out.contains("VALID") && out.contains("ed25519-batch"),
+            "{out}"
+        );
     }
 
     // An independent verifier (Python, from the format description) agrees.
@@ -195,10 +208,7 @@ async fn concurrent_responses_get_batch_receipts_that_verify_offline() {
         ),
         (
             "size",
-            value.replace(
-                &format!("size={}", b.size),
-                &format!("size={}", b.size + 1),
-            ),
+            value.replace(&format!("size={}", b.size), &format!("size={}", b.size + 1)),
         ),
         ("sig", value.replace(&sig_hex, &flip_hex(&sig_hex))),
     ];
@@ -211,7 +221,11 @@ async fn concurrent_responses_get_batch_receipts_that_verify_offline() {
                 &format!("index={other_index}"),
             ),
         ));
-        let path: String = b.path.iter().map(|h| signet_audit::util::to_hex(h)).collect();
+        let path: String = b
+            .path
+            .iter()
+            .map(|h| signet_audit::util::to_hex(h))
+            .collect();
         tampered.push(("path", value.replace(&path, &flip_hex(&path))));
     }
     for (field, v) in &tampered {

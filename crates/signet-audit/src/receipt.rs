@@ -193,7 +193,7 @@ fn parse_path(s: &str) -> Result<Vec<Hash>, ReceiptError> {
         return Ok(Vec::new());
     }
     let bad = ReceiptError::BadBatchParam("path");
-    if s.len() % 64 != 0
+    if !s.len().is_multiple_of(64)
         || s.len() / 64 > MAX_PATH
         || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     {
