@@ -3,7 +3,9 @@
 //!
 //! Guarantees:
 //! - [`Committer::commit`] resolves `Ok` only after the entry was written and fsync'd;
-//!   the receipt it returns is signed over that exact entry's MAC payload.
+//!   the receipt it returns binds that exact entry: its `hmac` (HMAC receipts), or an
+//!   Ed25519 signature over the Merkle root of the entry's group-commit batch plus the
+//!   entry's inclusion path (`ed25519-batch`, see `signet_audit::receipt::batch`).
 //! - Any journal failure marks the committer unhealthy: the pipeline then answers 503
 //!   and forwards nothing (fail closed); `/readyz` reports it. At most once a second a
 //!   request probes the journal by committing a `journal.recovery` entry (which counts
@@ -160,8 +162,12 @@ impl Committer {
                 )
                 .map_err(|e| CommitError::Receipt(e.to_string()))?,
             ),
+            // Ed25519: one signature per group-commit batch (the writer keeps batch
+            // trees when the receipt key is Ed25519, see `run::build`), made by the
+            // first of the batch's requests to get here; each receipt carries its
+            // entry's inclusion path to the signed root.
             Some(s) => Some(
-                s.sign_sealed(&committed.entry_id, &committed.sealed)
+                s.sign_committed(&committed)
                     .map_err(|e| CommitError::Receipt(e.to_string()))?,
             ),
         };

@@ -30,6 +30,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc malloc: the request path allocates and frees many small
+/// objects across two worker threads and the journal thread, where glibc's arenas cost
+/// about a sixth of all instructions (docs/benchmarks.md, callgrind).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,

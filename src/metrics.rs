@@ -24,7 +24,8 @@ pub struct Metrics {
     status: [AtomicU64; 5],
     latency: [AtomicU64; 13],
     latency_sum_us: AtomicU64,
-    decisions: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// By check name, then decision (allocates only the first time a check decides).
+    decisions: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
 }
 
 impl Metrics {
@@ -44,7 +45,11 @@ impl Metrics {
     /// Records the decision of the check that settled a request.
     pub fn decision(&self, check: &str, decision: &'static str) {
         if let Ok(mut m) = self.decisions.lock() {
-            *m.entry((check.to_owned(), decision)).or_default() += 1;
+            let by_decision = match m.get_mut(check) {
+                Some(d) => d,
+                None => m.entry(check.to_owned()).or_default(),
+            };
+            *by_decision.entry(decision).or_default() += 1;
         }
     }
 
@@ -70,11 +75,13 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE signet_decisions_total counter");
         if let Ok(m) = self.decisions.lock() {
-            for ((check, decision), n) in m.iter() {
-                let _ = writeln!(
-                    s,
-                    "signet_decisions_total{{check=\"{check}\",decision=\"{decision}\"}} {n}"
-                );
+            for (check, by_decision) in m.iter() {
+                for (decision, n) in by_decision {
+                    let _ = writeln!(
+                        s,
+                        "signet_decisions_total{{check=\"{check}\",decision=\"{decision}\"}} {n}"
+                    );
+                }
             }
         }
         let _ = writeln!(

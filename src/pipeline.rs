@@ -551,7 +551,14 @@ async fn unary(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-    if declared_json && !bytes.is_empty() && signet_audit::json::parse(&bytes).is_err() {
+    let split = crate::inspection::text::split_for_inspection(&bytes);
+    // The split parses the body once: a body opening with `{` that it took (`Ok`) is
+    // valid JSON; anything else said to be JSON is checked here.
+    let opens_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if declared_json
+        && !bytes.is_empty()
+        && (split.is_err() || (!opens_object && signet_audit::json::parse(&bytes).is_err()))
+    {
         let r = Refusal::new(
             502,
             "response_format",
@@ -559,7 +566,7 @@ async fn unary(
         );
         return refuse(gw, &facts, "inspection", &r).await;
     }
-    let split = match crate::inspection::text::split_for_inspection(&bytes) {
+    let split = match split {
         Ok(s) => s,
         Err(why) => {
             let r = Refusal::new(502, "response_format", why);

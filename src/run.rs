@@ -97,7 +97,12 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
         tracing::warn!(bytes = t.bytes, saved_to = %t.saved_to.display(), "torn last line of the audit log moved aside and recorded");
     }
     let shared = journal.transparency();
-    let writer = JournalWriter::spawn(journal, WriterOptions::default())
+    // Ed25519 receipts: one signature per batch over a tree the writer builds.
+    let wopts = WriterOptions {
+        batch_trees: cfg.receipt_key.is_some(),
+        ..WriterOptions::default()
+    };
+    let writer = JournalWriter::spawn(journal, wopts)
         .map_err(|e| Failure::new(exit::CANT_CREATE, format!("journal writer: {e}")))?;
     let signer = receipt_signer(&cfg)?;
     let committer = Committer::new(writer.handle(), Some(signer));

@@ -153,17 +153,24 @@ pub fn strip_gateway_owned(h: &mut HeaderMap, receipt_header: &HeaderName) {
 
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+    // One pass over the (few) headers present instead of a hashed lookup per name in
+    // the list: most requests and responses carry none of them.
+    let mut found: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| HOP_BY_HOP.contains(&k.as_str()))
+        .cloned()
         .collect();
-    for n in named {
-        h.remove(n);
+    if found.is_empty() {
+        return;
     }
-    for n in HOP_BY_HOP {
+    found.extend(
+        h.get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+    );
+    for n in found {
         h.remove(n);
     }
 }

@@ -9,9 +9,11 @@
 //!   (leaf `SHA-256(0x00 || line)`, index = the entry's `_seq`) against it; with
 //!   `--tsa-root`, the RFC 3161 token over SHA-256 of the checkpoint note bytes.
 //! - an `X-Signet-Receipt` header (the whole line or the value) with the entry's line
-//!   from `--entry LINEFILE` or found by entry id in `--log LOG`: `ed25519` receipts
-//!   with `--receipt-key`, `hmac-sha256` ones with the chain key (`SIGNET_HMAC_SECRET`,
-//!   `--hmac-secret-file`).
+//!   from `--entry LINEFILE` or found by entry id in `--log LOG`: `ed25519` and
+//!   `ed25519-batch` receipts with `--receipt-key` (the batch form: the line's
+//!   `_seq` must be `seq + index`, its leaf hash and `path` must lead to the root the
+//!   signature covers, see `docs/audit-format.md`), `hmac-sha256` ones with the chain
+//!   key (`SIGNET_HMAC_SECRET`, `--hmac-secret-file`).
 //!
 //! Guarantees: every check is reported as ok, FAIL or skipped (with why); a check the
 //! flags ask for that the receipt cannot support (no proof, no token) fails rather than

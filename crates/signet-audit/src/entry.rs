@@ -126,7 +126,18 @@ pub fn seal(
     prev_hmac: &str,
     key: &HmacKey,
 ) -> Result<SealedLine, EntryError> {
-    let mut meta = draft.metadata.clone();
+    seal_with_metadata(draft, draft.metadata.clone(), seq, prev_hmac, key)
+}
+
+/// [`seal`] with the draft's metadata given by value (the journal moves it out of the
+/// draft instead of copying it); `draft.metadata` itself is ignored.
+pub fn seal_with_metadata(
+    draft: &EntryDraft,
+    mut meta: Map,
+    seq: u64,
+    prev_hmac: &str,
+    key: &HmacKey,
+) -> Result<SealedLine, EntryError> {
     for k in meta.keys() {
         if k == "_seq" || k == "_signing_key_id" {
             return Err(EntryError::Reserved(k.clone()));

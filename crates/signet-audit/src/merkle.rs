@@ -28,7 +28,8 @@ use sha2::{Digest, Sha256};
 pub use store::{CompactRange, MemStore, MissingHash};
 
 pub use verify::{
-    ProofError, verify_consistency, verify_consistency_raw, verify_inclusion, verify_inclusion_raw,
+    ProofError, root_from_inclusion, verify_consistency, verify_consistency_raw, verify_inclusion,
+    verify_inclusion_raw,
 };
 
 /// A SHA-256 Merkle tree hash.

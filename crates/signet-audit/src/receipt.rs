@@ -1,15 +1,26 @@
 //! Receipt headers, compatible with signet 0.1:
-//! `X-Signet-Receipt: signet=v1; alg=<hmac-sha256|ed25519>; entry=<entry_id>; key=<key id>; sig=<hex>`.
+//! `X-Signet-Receipt: signet=v1; alg=<hmac-sha256|ed25519>; entry=<entry_id>; key=<key id>; sig=<hex>`,
+//! plus our batch form (one Ed25519 signature per group-commit batch, see [`batch`]):
+//! `signet=v1; alg=ed25519-batch; entry=<id>; key=<key id>; seq=<first _seq>; size=<n>; index=<i>; path=<hex|->; sig=<hex>`.
 //!
 //! Guarantees:
-//! - A receipt signs the **MAC payload** of its entry: the exact line bytes without `\n`
-//!   and without the top-level `"hmac":"…"` member ([`LineView::payload_parts`]). So an
-//!   `hmac-sha256` receipt made with the chain key equals the line's `hmac`.
+//! - An `hmac-sha256` or `ed25519` receipt signs the **MAC payload** of its entry: the
+//!   exact line bytes without `\n` and without the top-level `"hmac":"…"` member
+//!   ([`LineView::payload_parts`]). So an `hmac-sha256` receipt made with the chain key
+//!   equals the line's `hmac`.
+//! - An `ed25519-batch` receipt signs [`batch::message`] (key id, first `_seq`, size and
+//!   RFC 6962 root of the batch's lines); `path` is the entry's inclusion path in that
+//!   tree. It verifies only for the line whose leaf hash, at `_seq = seq + index`, leads
+//!   to a root signed under that key id: any other entry, line, position, size, path,
+//!   key id or signature is rejected.
 //! - [`Receipt::parse`] is strict and never panics: exactly the five parameters `signet`,
-//!   `alg`, `entry`, `key`, `sig` (any order, each once), version `v1`, a known algorithm,
-//!   lowercase hex of the algorithm's exact length (32 bytes HMAC, 64 bytes Ed25519).
-//!   Only optional spaces or tabs after a `;` and surrounding whitespace are tolerated. A
-//!   full header line (`X-Signet-Receipt: …`, name in any case) is accepted too.
+//!   `alg`, `entry`, `key`, `sig` (any order, each once), and for `ed25519-batch` also
+//!   exactly `seq`, `size`, `index` (canonical decimal, `index < size`) and `path`
+//!   (lowercase hex of whole 32-byte hashes, or `-` when empty); version `v1`, a known
+//!   algorithm, lowercase hex of the algorithm's exact length (32 bytes HMAC, 64 bytes
+//!   Ed25519). Only optional spaces or tabs after a `;` and surrounding whitespace are
+//!   tolerated. A full header line (`X-Signet-Receipt: …`, name in any case) is accepted
+//!   too.
 //! - [`Receipt`] formats back to signet's exact form (`; ` separators, lowercase hex), so
 //!   parse then format is the identity on signet's output.
 //! - Verification checks the receipt's entry id against the line's `entry_id`, compares
@@ -25,9 +36,13 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use subtle::ConstantTimeEq;
 
 use crate::entry::SealedLine;
+use crate::journal::Committed;
 use crate::key::{HmacKey, KeyRing, valid_key_id};
 use crate::line::{LineError, LineView};
+use crate::merkle::{self, Hash};
 use crate::util::{from_hex, to_hex};
+
+pub mod batch;
 
 /// Default name of the receipt header.
 pub const HEADER_NAME: &str = "X-Signet-Receipt";
@@ -35,6 +50,8 @@ pub const HEADER_NAME: &str = "X-Signet-Receipt";
 pub const VERSION: &str = "v1";
 /// Longest header (or header line) the parser looks at.
 pub const MAX_HEADER_LEN: usize = 1024;
+/// Most hashes in a batch receipt's path (a batch of up to 2^63 entries).
+const MAX_PATH: usize = 63;
 const MAX_ENTRY_ID_LEN: usize = 128;
 
 /// Receipt signature algorithm.
@@ -42,6 +59,8 @@ const MAX_ENTRY_ID_LEN: usize = 128;
 pub enum Alg {
     HmacSha256,
     Ed25519,
+    /// Ed25519 over a group-commit batch's Merkle root, with the entry's path.
+    Ed25519Batch,
 }
 
 impl Alg {
@@ -50,19 +69,25 @@ impl Alg {
         match self {
             Alg::HmacSha256 => "hmac-sha256",
             Alg::Ed25519 => "ed25519",
+            Alg::Ed25519Batch => "ed25519-batch",
         }
     }
     /// Signature length in bytes.
     pub fn sig_len(self) -> usize {
         match self {
             Alg::HmacSha256 => 32,
-            Alg::Ed25519 => 64,
+            Alg::Ed25519 | Alg::Ed25519Batch => 64,
         }
+    }
+    /// True for the algorithms checked with an Ed25519 public key.
+    pub fn is_ed25519(self) -> bool {
+        matches!(self, Alg::Ed25519 | Alg::Ed25519Batch)
     }
     fn from_name(s: &str) -> Option<Alg> {
         match s {
             "hmac-sha256" => Some(Alg::HmacSha256),
             "ed25519" => Some(Alg::Ed25519),
+            "ed25519-batch" => Some(Alg::Ed25519Batch),
             _ => None,
         }
     }
@@ -110,6 +135,12 @@ pub enum ReceiptError {
     UnknownKey(String),
     #[error("receipt signature does not verify")]
     BadSignature,
+    #[error("batch receipt parameter {0} is not valid")]
+    BadBatchParam(&'static str),
+    #[error("the line's _seq is not the receipt's batch position (seq + index)")]
+    BatchPosition,
+    #[error("the receipt's inclusion path does not fit its batch: {0}")]
+    BadPath(merkle::ProofError),
     #[error("line is not a valid audit entry: {0}")]
     Line(#[from] LineError),
 }
@@ -122,6 +153,19 @@ fn valid_entry_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Where an `ed25519-batch` receipt's entry sits in its signed batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchProof {
+    /// `_seq` of the batch's first entry.
+    pub seq: u64,
+    /// Entries in the batch.
+    pub size: u64,
+    /// The entry's leaf index in the batch (`_seq - seq`).
+    pub index: u64,
+    /// RFC 6962 inclusion path of the leaf, bottom up.
+    pub path: Vec<Hash>,
+}
+
 /// A parsed receipt. Fields are private so every value satisfies the parser's rules.
 #[derive(Clone, Debug)]
 pub struct Receipt {
@@ -129,11 +173,52 @@ pub struct Receipt {
     entry_id: String,
     key_id: String,
     sig: Vec<u8>,
+    /// Present exactly for `ed25519-batch`.
+    batch: Option<BatchProof>,
+}
+
+/// A canonical decimal `u64` (no sign, no leading zero but `0`).
+fn parse_u64(s: &str, name: &'static str) -> Result<u64, ReceiptError> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if !canonical {
+        return Err(ReceiptError::BadBatchParam(name));
+    }
+    s.parse().map_err(|_| ReceiptError::BadBatchParam(name))
+}
+
+/// `-` (empty) or lowercase hex of whole 32-byte hashes.
+fn parse_path(s: &str) -> Result<Vec<Hash>, ReceiptError> {
+    if s == "-" {
+        return Ok(Vec::new());
+    }
+    let bad = ReceiptError::BadBatchParam("path");
+    if !s.len().is_multiple_of(64)
+        || s.len() / 64 > MAX_PATH
+        || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(bad);
+    }
+    s.as_bytes()
+        .chunks(64)
+        .map(|c| {
+            let hex = std::str::from_utf8(c).map_err(|_| bad.clone())?;
+            let v = from_hex(hex).ok_or_else(|| bad.clone())?;
+            Hash::try_from(v.as_slice()).map_err(|_| bad.clone())
+        })
+        .collect()
 }
 
 impl Receipt {
     /// Builds a receipt, checking ids and the signature length.
     pub fn new(alg: Alg, entry_id: &str, key_id: &str, sig: Vec<u8>) -> Result<Self, ReceiptError> {
+        if alg == Alg::Ed25519Batch {
+            return Err(ReceiptError::MissingParam("seq"));
+        }
+        Self::checked(alg, entry_id, key_id, sig)
+    }
+
+    fn checked(alg: Alg, entry_id: &str, key_id: &str, sig: Vec<u8>) -> Result<Self, ReceiptError> {
         if !valid_entry_id(entry_id) {
             return Err(ReceiptError::BadEntryId);
         }
@@ -152,7 +237,26 @@ impl Receipt {
             entry_id: entry_id.to_owned(),
             key_id: key_id.to_owned(),
             sig,
+            batch: None,
         })
+    }
+
+    /// Builds an `ed25519-batch` receipt, checking ids, lengths and `index < size`.
+    pub fn new_batch(
+        entry_id: &str,
+        key_id: &str,
+        sig: Vec<u8>,
+        proof: BatchProof,
+    ) -> Result<Self, ReceiptError> {
+        let mut r = Receipt::checked(Alg::Ed25519Batch, entry_id, key_id, sig)?;
+        if proof.index >= proof.size {
+            return Err(ReceiptError::BadBatchParam("index"));
+        }
+        if proof.path.len() > MAX_PATH {
+            return Err(ReceiptError::BadBatchParam("path"));
+        }
+        r.batch = Some(proof);
+        Ok(r)
     }
 
     /// Parses a header value, or a whole `X-Signet-Receipt: value` line.
@@ -175,6 +279,7 @@ impl Receipt {
         }
 
         let (mut version, mut alg, mut entry, mut key, mut sig) = (None, None, None, None, None);
+        let (mut seq, mut size, mut index, mut path) = (None, None, None, None);
         for (i, param) in value.split(';').enumerate() {
             let param = if i == 0 {
                 param
@@ -191,6 +296,10 @@ impl Receipt {
                 "entry" => (&mut entry, "entry"),
                 "key" => (&mut key, "key"),
                 "sig" => (&mut sig, "sig"),
+                "seq" => (&mut seq, "seq"),
+                "size" => (&mut size, "size"),
+                "index" => (&mut index, "index"),
+                "path" => (&mut path, "path"),
                 other => return Err(ReceiptError::UnknownParam(printable(other))),
             };
             if slot.replace(val).is_some() {
@@ -211,7 +320,27 @@ impl Receipt {
             return Err(ReceiptError::BadHex);
         }
         let sig = from_hex(sig).ok_or(ReceiptError::BadHex)?;
-        Receipt::new(alg, entry, key, sig)
+        if alg != Alg::Ed25519Batch {
+            // The batch parameters belong to the batch form only.
+            for (v, name) in [
+                (seq, "seq"),
+                (size, "size"),
+                (index, "index"),
+                (path, "path"),
+            ] {
+                if v.is_some() {
+                    return Err(ReceiptError::UnknownParam(name.into()));
+                }
+            }
+            return Receipt::new(alg, entry, key, sig);
+        }
+        let proof = BatchProof {
+            seq: parse_u64(seq.ok_or(ReceiptError::MissingParam("seq"))?, "seq")?,
+            size: parse_u64(size.ok_or(ReceiptError::MissingParam("size"))?, "size")?,
+            index: parse_u64(index.ok_or(ReceiptError::MissingParam("index"))?, "index")?,
+            path: parse_path(path.ok_or(ReceiptError::MissingParam("path"))?)?,
+        };
+        Receipt::new_batch(entry, key, sig, proof)
     }
 
     pub fn alg(&self) -> Alg {
@@ -225,6 +354,10 @@ impl Receipt {
     }
     pub fn sig(&self) -> &[u8] {
         &self.sig
+    }
+    /// The batch position and path (`ed25519-batch` only).
+    pub fn batch(&self) -> Option<&BatchProof> {
+        self.batch.as_ref()
     }
 
     /// The header value in signet's exact form.
@@ -242,12 +375,24 @@ impl fmt::Display for Receipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "signet={VERSION}; alg={}; entry={}; key={}; sig={}",
+            "signet={VERSION}; alg={}; entry={}; key={}; ",
             self.alg.as_str(),
             self.entry_id,
             self.key_id,
-            to_hex(&self.sig)
-        )
+        )?;
+        if let Some(b) = &self.batch {
+            let path = if b.path.is_empty() {
+                "-".to_owned()
+            } else {
+                b.path.iter().map(|h| to_hex(h)).collect()
+            };
+            write!(
+                f,
+                "seq={}; size={}; index={}; path={path}; ",
+                b.seq, b.size, b.index
+            )?;
+        }
+        write!(f, "sig={}", to_hex(&self.sig))
     }
 }
 
@@ -295,6 +440,7 @@ impl ReceiptSigner {
         })
     }
 
+    /// The algorithm of per-entry receipts ([`ReceiptSigner::sign_payload`]).
     pub fn alg(&self) -> Alg {
         match self {
             ReceiptSigner::Hmac(_) => Alg::HmacSha256,
@@ -333,6 +479,30 @@ impl ReceiptSigner {
     ) -> Result<Receipt, ReceiptError> {
         self.sign_payload(entry_id, &[&sealed.payload()])
     }
+
+    /// The receipt of a durable entry. An Ed25519 signer gives an `ed25519-batch`
+    /// receipt when the journal grouped the entry into a batch tree (one signature
+    /// for the whole batch, made by whichever entry asks first), an `ed25519` one
+    /// otherwise. HMAC receipts with the chain key are the entry's `hmac`.
+    pub fn sign_committed(&self, c: &Committed) -> Result<Receipt, ReceiptError> {
+        match (self, &c.batch) {
+            (ReceiptSigner::Ed25519 { key_id, key }, Some(slot)) => {
+                let b = &slot.batch;
+                let path = b
+                    .path(slot.index)
+                    .ok_or(ReceiptError::BadBatchParam("index"))?;
+                let proof = BatchProof {
+                    seq: b.seq(),
+                    size: b.size(),
+                    index: slot.index,
+                    path,
+                };
+                let sig = b.signature(key_id, key).to_vec();
+                Receipt::new_batch(&c.entry_id, key_id, sig, proof)
+            }
+            _ => self.sign_sealed(&c.entry_id, &c.sealed),
+        }
+    }
 }
 
 /// The public (or shared, for HMAC) material a receipt is checked against.
@@ -348,7 +518,8 @@ pub enum Verifier<'a> {
 }
 
 fn check_alg(receipt: &Receipt, want: Alg) -> Result<(), ReceiptError> {
-    if receipt.alg != want {
+    let fits = receipt.alg == want || (want.is_ed25519() && receipt.alg.is_ed25519());
+    if !fits {
         return Err(ReceiptError::AlgMismatch {
             receipt: receipt.alg.as_str(),
             verifier: want.as_str(),
@@ -381,7 +552,8 @@ pub fn verify_hmac(receipt: &Receipt, line: &[u8], ring: &KeyRing) -> Result<(),
     }
 }
 
-/// Checks an `ed25519` receipt against `line` with `key` (strict verification).
+/// Checks an `ed25519` or `ed25519-batch` receipt against `line` with `key` (strict
+/// verification).
 pub fn verify_ed25519(
     receipt: &Receipt,
     line: &[u8],
@@ -389,6 +561,9 @@ pub fn verify_ed25519(
 ) -> Result<(), ReceiptError> {
     check_alg(receipt, Alg::Ed25519)?;
     let (view, body) = view_for(receipt, line)?;
+    if let Some(b) = &receipt.batch {
+        return verify_batch(receipt, b, &view, body, key);
+    }
     let bytes: [u8; 64] =
         receipt
             .sig
@@ -401,6 +576,30 @@ pub fn verify_ed25519(
             })?;
     let sig = Signature::from_bytes(&bytes);
     key.verify_strict(&view.payload(body), &sig)
+        .map_err(|_| ReceiptError::BadSignature)
+}
+
+/// The batch form: position, path to the root, signature over the batch message.
+fn verify_batch(
+    receipt: &Receipt,
+    b: &BatchProof,
+    view: &LineView,
+    body: &[u8],
+    key: &VerifyingKey,
+) -> Result<(), ReceiptError> {
+    if view.seq.is_none() || view.seq != b.seq.checked_add(b.index) {
+        return Err(ReceiptError::BatchPosition);
+    }
+    let leaf = merkle::leaf_hash(body);
+    let root = merkle::root_from_inclusion(&b.path, b.index, b.size, &leaf)
+        .map_err(ReceiptError::BadPath)?;
+    let bytes: [u8; 64] = receipt
+        .sig
+        .as_slice()
+        .try_into()
+        .map_err(|_| ReceiptError::BadSignature)?;
+    let msg = batch::message(&receipt.key_id, b.seq, b.size, &root);
+    key.verify_strict(&msg, &Signature::from_bytes(&bytes))
         .map_err(|_| ReceiptError::BadSignature)
 }
 
@@ -428,6 +627,7 @@ pub fn verify_line(
 mod tests {
     use super::*;
     use crate::entry::{Decision, EntryDraft, seal};
+    use crate::journal::Committed;
     use proptest::prelude::*;
 
     const HEADER: &str = include_str!(concat!(
@@ -803,6 +1003,303 @@ mod tests {
         for e in [e1, e2, e3] {
             let msg = e.expect_err("fails").to_string();
             assert!(!msg.contains(&hex[..40]), "{msg}");
+        }
+    }
+
+    /// `n` entries sealed as one chained batch, committed with a batch tree.
+    fn committed_batch(n: usize, first_seq: u64) -> Vec<Committed> {
+        let hk = HmacKey::from_hex("k1", CHAIN_KEY).expect("key");
+        let mut prev = String::new();
+        let mut out: Vec<Committed> = (0..n)
+            .map(|i| {
+                let d = EntryDraft::new("pipeline.complete", Decision::Allow, &format!("r{i}"));
+                let seq = first_seq + i as u64;
+                let sealed = seal(&d, seq, &prev, &hk).expect("seal");
+                prev = sealed.hmac.to_hex();
+                Committed {
+                    seq,
+                    entry_id: d.entry_id,
+                    sealed,
+                    batch: None,
+                }
+            })
+            .collect();
+        let lines: Vec<&[u8]> = out
+            .iter()
+            .map(|c| &c.sealed.line[..c.sealed.line.len() - 1])
+            .collect();
+        let b = batch::Batch::build(first_seq, &lines).expect("batch");
+        for (i, c) in out.iter_mut().enumerate() {
+            c.batch = Some(batch::BatchSlot {
+                batch: b.clone(),
+                index: i as u64,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn batch_receipts_verify_for_every_size_and_leaf() {
+        let sk = SigningKey::from_bytes(&[9u8; 32]);
+        let vk = sk.verifying_key();
+        let signer = ReceiptSigner::ed25519("rk-b", sk).expect("signer");
+        for n in [1usize, 2, 3, 5, 8, 13] {
+            let batch = committed_batch(n, 40);
+            for c in &batch {
+                let r = signer.sign_committed(c).expect("sign");
+                assert_eq!(r.alg(), Alg::Ed25519Batch);
+                let b = r.batch().expect("batch part");
+                assert_eq!((b.seq, b.size), (40, n as u64));
+                // Header round trip is the identity, and the parsed form verifies.
+                let text = r.to_header_line();
+                assert!(text.len() < MAX_HEADER_LEN, "{text}");
+                let back = Receipt::parse(&text).expect("parse own output");
+                assert_eq!(back.to_string(), r.to_string());
+                verify_line(&back, &c.sealed.line, &ed_verifier(&vk)).expect("verifies");
+                let named = Verifier::Ed25519 {
+                    key: &vk,
+                    key_id: Some("rk-b"),
+                };
+                verify_line(&back, &c.sealed.line, &named).expect("verifies with id");
+            }
+            // One signature for the whole batch.
+            let sigs: std::collections::BTreeSet<Vec<u8>> = batch
+                .iter()
+                .map(|c| signer.sign_committed(c).expect("sign").sig().to_vec())
+                .collect();
+            assert_eq!(sigs.len(), 1);
+        }
+        // Without a batch tree an Ed25519 signer still gives the per-entry form.
+        let mut lone = committed_batch(1, 0).remove(0);
+        lone.batch = None;
+        let r = signer.sign_committed(&lone).expect("sign");
+        assert_eq!(r.alg(), Alg::Ed25519);
+        verify_line(&r, &lone.sealed.line, &ed_verifier(&vk)).expect("verifies");
+    }
+
+    #[test]
+    fn batch_receipt_tampering_is_rejected() {
+        let sk = SigningKey::from_bytes(&[11u8; 32]);
+        let vk = sk.verifying_key();
+        let signer = ReceiptSigner::ed25519("rk-b", sk).expect("signer");
+        let batch = committed_batch(5, 100);
+        let c = &batch[2];
+        let good = signer.sign_committed(c).expect("sign");
+        let line = &c.sealed.line;
+        verify_line(&good, line, &ed_verifier(&vk)).expect("good verifies");
+        let with = |f: &dyn Fn(&mut Receipt)| {
+            let mut r = good.clone();
+            f(&mut r);
+            r
+        };
+        let bp = |f: &dyn Fn(&mut BatchProof)| {
+            with(&|r: &mut Receipt| {
+                if let Some(b) = r.batch.as_mut() {
+                    f(b);
+                }
+            })
+        };
+        let other_key = SigningKey::from_bytes(&[12u8; 32]).verifying_key();
+        let tampered_line =
+            String::from_utf8_lossy(line).replace("\"reason\":\"r2\"", "\"reason\":\"r9\"");
+        assert_ne!(tampered_line.as_bytes(), &line[..]);
+        let other_line = batch[3].sealed.line.clone();
+        let cases: Vec<(&str, Receipt, Vec<u8>, VerifyingKey, ReceiptError)> = vec![
+            (
+                "flipped signature bit",
+                with(&|r: &mut Receipt| r.sig[5] ^= 1),
+                line.clone(),
+                vk,
+                ReceiptError::BadSignature,
+            ),
+            (
+                "another entry id",
+                with(&|r: &mut Receipt| r.entry_id = batch[3].entry_id.clone()),
+                line.clone(),
+                vk,
+                ReceiptError::EntryMismatch,
+            ),
+            (
+                "line of another entry of the batch",
+                good.clone(),
+                other_line,
+                vk,
+                ReceiptError::EntryMismatch,
+            ),
+            (
+                "tampered line",
+                good.clone(),
+                tampered_line.into_bytes(),
+                vk,
+                ReceiptError::BadSignature,
+            ),
+            (
+                "another key id",
+                with(&|r: &mut Receipt| r.key_id = "rk-c".into()),
+                line.clone(),
+                vk,
+                ReceiptError::BadSignature,
+            ),
+            (
+                "wrong public key",
+                good.clone(),
+                line.clone(),
+                other_key,
+                ReceiptError::BadSignature,
+            ),
+            (
+                "seq moved",
+                bp(&|b: &mut BatchProof| b.seq += 1),
+                line.clone(),
+                vk,
+                ReceiptError::BatchPosition,
+            ),
+            (
+                "seq and index moved together",
+                bp(&|b: &mut BatchProof| {
+                    b.seq -= 1;
+                    b.index += 1;
+                }),
+                line.clone(),
+                vk,
+                ReceiptError::BadSignature,
+            ),
+            (
+                "index moved",
+                bp(&|b: &mut BatchProof| b.index = 3),
+                line.clone(),
+                vk,
+                ReceiptError::BatchPosition,
+            ),
+            (
+                "size changed",
+                bp(&|b: &mut BatchProof| b.size = 6),
+                line.clone(),
+                vk,
+                ReceiptError::BadSignature,
+            ),
+            (
+                "path hash flipped",
+                bp(&|b: &mut BatchProof| b.path[0][0] ^= 1),
+                line.clone(),
+                vk,
+                ReceiptError::BadSignature,
+            ),
+            (
+                "path cut short",
+                bp(&|b: &mut BatchProof| {
+                    b.path.pop();
+                }),
+                line.clone(),
+                vk,
+                ReceiptError::BadPath(merkle::ProofError::TooShort),
+            ),
+            (
+                "path too long",
+                bp(&|b: &mut BatchProof| b.path.push([0; 32])),
+                line.clone(),
+                vk,
+                ReceiptError::BadPath(merkle::ProofError::TooLong),
+            ),
+        ];
+        for (label, r, l, k, want) in cases {
+            assert_eq!(verify_line(&r, &l, &ed_verifier(&k)), Err(want), "{label}");
+        }
+        // The verifier that names a key id refuses a receipt naming another.
+        let named = Verifier::Ed25519 {
+            key: &vk,
+            key_id: Some("rk-z"),
+        };
+        assert_eq!(
+            verify_line(&good, line, &named),
+            Err(ReceiptError::UnknownKey("rk-b".into()))
+        );
+        // A batch receipt turned into a per-entry one (or back) does not verify.
+        let per_entry = Receipt::new(Alg::Ed25519, good.entry_id(), "rk-b", good.sig().to_vec())
+            .expect("receipt");
+        assert_eq!(
+            verify_line(&per_entry, line, &ed_verifier(&vk)),
+            Err(ReceiptError::BadSignature)
+        );
+        // An HMAC verifier refuses the batch form.
+        let ring = KeyRing::new();
+        assert_eq!(
+            verify_line(&good, line, &Verifier::Hmac(&ring)),
+            Err(ReceiptError::AlgMismatch {
+                receipt: "ed25519-batch",
+                verifier: "hmac-sha256",
+            })
+        );
+    }
+
+    #[test]
+    fn batch_header_parsing_is_strict() {
+        let sig = "ab".repeat(64);
+        let h = "cd".repeat(32);
+        let ok = format!(
+            "signet=v1; alg=ed25519-batch; entry=e-1; key=k1; seq=7; size=2; index=1; path={h}; sig={sig}"
+        );
+        let r = Receipt::parse(&ok).expect("parses");
+        assert_eq!(r.to_string(), ok);
+        let one = format!(
+            "signet=v1; alg=ed25519-batch; entry=e-1; key=k1; seq=0; size=1; index=0; path=-; sig={sig}"
+        );
+        assert_eq!(Receipt::parse(&one).expect("parses").to_string(), one);
+        let per_entry = format!("signet=v1; alg=ed25519; entry=e-1; key=k1; sig={sig}");
+        let cases: Vec<(String, ReceiptError)> = vec![
+            (ok.replace("; seq=7", ""), ReceiptError::MissingParam("seq")),
+            (
+                ok.replace("; path=", "; x="),
+                ReceiptError::UnknownParam("x".into()),
+            ),
+            (
+                ok.replace(&format!("path={h}"), "path="),
+                ReceiptError::Malformed,
+            ),
+            (
+                ok.replace("seq=7", "seq=07"),
+                ReceiptError::BadBatchParam("seq"),
+            ),
+            (
+                ok.replace("seq=7", "seq=+7"),
+                ReceiptError::BadBatchParam("seq"),
+            ),
+            (
+                ok.replace("size=2", "size=x"),
+                ReceiptError::BadBatchParam("size"),
+            ),
+            (
+                ok.replace("index=1", "index=2"),
+                ReceiptError::BadBatchParam("index"),
+            ),
+            (
+                ok.replace(&h, &h[..62]),
+                ReceiptError::BadBatchParam("path"),
+            ),
+            (
+                ok.replace(&h, &h.to_uppercase()),
+                ReceiptError::BadBatchParam("path"),
+            ),
+            (format!("{ok}; seq=8"), ReceiptError::DuplicateParam("seq")),
+            (
+                format!("{per_entry}; seq=1"),
+                ReceiptError::UnknownParam("seq".into()),
+            ),
+            (
+                ok.replace(&sig, &sig[..64]),
+                ReceiptError::SigLength {
+                    alg: "ed25519-batch",
+                    expected: 64,
+                    got: 32,
+                },
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                Receipt::parse(&input).map(|r| r.to_string()),
+                Err(want),
+                "{input:?}"
+            );
         }
     }
 

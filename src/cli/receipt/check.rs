@@ -231,22 +231,31 @@ pub fn header(a: &VerifyArgs, bytes: &[u8]) -> Result<Findings, Failure> {
         ));
     }
     let verifier_key = match r.alg() {
-        Alg::Ed25519 => Some(receipt_key(a, "an ed25519 receipt")?),
+        Alg::Ed25519 | Alg::Ed25519Batch => Some(receipt_key(a, "an ed25519 receipt")?),
         Alg::HmacSha256 => None,
     };
     let ring = match r.alg() {
         Alg::HmacSha256 => key_ring(&a.keys, std::env::var("SIGNET_HMAC_SECRET").ok())?,
-        Alg::Ed25519 => KeyRing::new(),
+        Alg::Ed25519 | Alg::Ed25519Batch => KeyRing::new(),
     };
     if r.alg() == Alg::HmacSha256 && ring.is_empty() {
         return Err(Failure::usage(
             "an hmac-sha256 receipt needs the chain key: SIGNET_HMAC_SECRET or --hmac-secret-file FILE",
         ));
     }
+    let batch = r.batch().map_or(String::new(), |b| {
+        format!(
+            ", leaf {} of the batch of {} entries from _seq {} ({} path hashes)",
+            b.index,
+            b.size,
+            b.seq,
+            b.path.len()
+        )
+    });
     f.ok(
         "header",
         format!(
-            "{} receipt for entry {}, key id {}",
+            "{} receipt for entry {}, key id {}{batch}",
             r.alg().as_str(),
             r.entry_id(),
             r.key_id()

@@ -113,6 +113,9 @@ pub struct Committed {
     pub seq: u64,
     pub entry_id: String,
     pub sealed: SealedLine,
+    /// The entry's place in its group-commit batch tree, when the writer keeps them
+    /// ([`writer::WriterOptions::batch_trees`], for `ed25519-batch` receipts).
+    pub batch: Option<crate::receipt::batch::BatchSlot>,
 }
 
 /// fsyncs the directory holding `path`.
@@ -377,8 +380,9 @@ impl Journal {
             spans.push(buf.len()..buf.len() + sealed.line.len() - 1);
             buf.extend_from_slice(&sealed.line);
         }
-        for d in drafts {
-            match entry::seal(&d, state.next_seq, &state.last_hmac, &self.key) {
+        for mut d in drafts {
+            let meta = std::mem::take(&mut d.metadata);
+            match entry::seal_with_metadata(&d, meta, state.next_seq, &state.last_hmac, &self.key) {
                 Ok(sealed) => {
                     spans.push(buf.len()..buf.len() + sealed.line.len() - 1);
                     buf.extend_from_slice(&sealed.line);
@@ -387,6 +391,7 @@ impl Journal {
                         seq: state.next_seq,
                         entry_id: d.entry_id,
                         sealed,
+                        batch: None,
                     }));
                     state.next_seq += 1;
                 }

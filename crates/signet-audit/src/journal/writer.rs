@@ -6,6 +6,10 @@
 //!   batch holding it was written and fsync'd, otherwise an error.
 //! - Entries that arrive while a batch is being written share the next fsync, so under
 //!   load the number of fsyncs per entry falls towards `1 / max_batch`.
+//! - With [`WriterOptions::batch_trees`], the entries of one batch that committed get
+//!   a shared RFC 6962 tree over their lines ([`crate::receipt::batch`]), built after
+//!   the fsync and before any completion runs; a batch then holds at most
+//!   [`crate::receipt::batch::MAX_BATCH`] entries.
 //! - The queue is bounded: when it is full, [`JournalHandle::submit`] blocks and
 //!   [`JournalHandle::try_submit`] refuses, so back-pressure reaches callers.
 //! - No runtime is assumed: completions are plain callbacks, run on the writer thread;
@@ -38,6 +42,9 @@ pub struct WriterOptions {
     pub queue: usize,
     /// Most entries written under one fsync.
     pub max_batch: usize,
+    /// Give each batch's committed entries a Merkle tree over their lines
+    /// ([`super::Committed::batch`]), for one receipt signature per batch.
+    pub batch_trees: bool,
 }
 
 impl Default for WriterOptions {
@@ -45,6 +52,7 @@ impl Default for WriterOptions {
         WriterOptions {
             queue: 4096,
             max_batch: 512,
+            batch_trees: false,
         }
     }
 }
@@ -127,12 +135,16 @@ impl JournalWriter {
     /// Starts the writer thread for `journal`.
     pub fn spawn(journal: Journal, opts: WriterOptions) -> std::io::Result<JournalWriter> {
         let (tx, rx) = mpsc::sync_channel(opts.queue.max(1));
-        let max_batch = opts.max_batch.max(1);
+        let mut max_batch = opts.max_batch.max(1);
+        if opts.batch_trees {
+            max_batch = max_batch.min(crate::receipt::batch::MAX_BATCH);
+        }
+        let trees = opts.batch_trees;
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("signet-journal".into())
-            .spawn(move || run(journal, rx, max_batch, &thread_stats))?;
+            .spawn(move || run(journal, rx, max_batch, trees, &thread_stats))?;
         Ok(JournalWriter {
             handle: JournalHandle { tx, stats },
             thread: Some(thread),
@@ -194,6 +206,7 @@ fn run(
     journal: Journal,
     rx: Receiver<Job>,
     max_batch: usize,
+    trees: bool,
     stats: &WriterStats,
 ) -> Option<Journal> {
     let (path, key, opts) = journal.reopen_params();
@@ -242,10 +255,13 @@ fn run(
             }
         }
         let batch = std::mem::take(&mut drafts);
-        let results = match journal.as_mut() {
+        let mut results = match journal.as_mut() {
             Some(j) => j.append_batch(batch),
             None => vec![Err(JournalError::Poisoned); batch.len()],
         };
+        if trees {
+            attach_batch_tree(&mut results);
+        }
         let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
         stats.record(results.len(), ok, results.len() as u64 - ok);
         for (done, r) in dones.drain(..).zip(results) {
@@ -257,6 +273,32 @@ fn run(
         j.flush_checkpoint();
     }
     journal
+}
+
+/// Gives the committed entries of one batch (contiguous `_seq`s, in order) their
+/// shared tree.
+fn attach_batch_tree(results: &mut [Result<Committed, JournalError>]) {
+    let lines: Vec<&[u8]> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|c| c.sealed.line.strip_suffix(b"\n").unwrap_or(&c.sealed.line))
+        .collect();
+    let Some(first) = results.iter().find_map(|r| r.as_ref().ok().map(|c| c.seq)) else {
+        return;
+    };
+    let Some(batch) = crate::receipt::batch::Batch::build(first, &lines) else {
+        return;
+    };
+    for (i, c) in results
+        .iter_mut()
+        .filter_map(|r| r.as_mut().ok())
+        .enumerate()
+    {
+        c.batch = Some(crate::receipt::batch::BatchSlot {
+            batch: batch.clone(),
+            index: i as u64,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -300,6 +342,54 @@ mod tests {
         drop(w.shutdown());
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text.lines().count(), 400);
+    }
+
+    /// With batch trees, concurrent entries share batches whose trees hold exactly
+    /// their lines, at their `_seq`s.
+    #[test]
+    fn batch_trees_cover_each_batch_in_log_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl");
+        let j = Journal::open(&path, key(), JournalOptions::default()).expect("open");
+        let opts = WriterOptions {
+            batch_trees: true,
+            ..WriterOptions::default()
+        };
+        let w = JournalWriter::spawn(j, opts).expect("spawn");
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let h = w.handle();
+                std::thread::spawn(move || {
+                    (0..40)
+                        .map(|i| {
+                            let d = EntryDraft::new("test", Decision::Allow, &format!("{t}-{i}"));
+                            h.append(d).expect("append")
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let all: Vec<Committed> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("join"))
+            .collect();
+        for c in &all {
+            let slot = c.batch.as_ref().expect("every entry has a batch");
+            let b = &slot.batch;
+            assert_eq!(b.seq() + slot.index, c.seq);
+            assert!(slot.index < b.size());
+            let line = &c.sealed.line[..c.sealed.line.len() - 1];
+            let path = b.path(slot.index).expect("path");
+            crate::merkle::verify_inclusion(
+                &path,
+                slot.index,
+                b.size(),
+                &crate::merkle::leaf_hash(line),
+                b.root(),
+            )
+            .expect("the entry's line is its leaf");
+        }
+        drop(w.shutdown());
     }
 
     #[test]

@@ -54,6 +54,22 @@ pub fn verify_inclusion(
     leaf: &Hash,
     root: &Hash,
 ) -> Result<(), ProofError> {
+    let r = root_from_inclusion(proof, index, size, leaf)?;
+    if !same(&r, root) {
+        return Err(ProofError::RootMismatch);
+    }
+    Ok(())
+}
+
+/// The root of the tree of size `size` in which `leaf` is leaf `index` with audit path
+/// `proof`: what a verifier then compares with a signed root. Refuses a proof of the
+/// wrong length for `(index, size)`, so exactly one path shape is accepted.
+pub fn root_from_inclusion(
+    proof: &[Hash],
+    index: u64,
+    size: u64,
+    leaf: &Hash,
+) -> Result<Hash, ProofError> {
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
@@ -75,10 +91,7 @@ pub fn verify_inclusion(
     if s != 0 {
         return Err(ProofError::TooShort);
     }
-    if !same(&r, root) {
-        return Err(ProofError::RootMismatch);
-    }
-    Ok(())
+    Ok(r)
 }
 
 /// Checks that the tree of size `old_size` with root `old_root` is a prefix of the
