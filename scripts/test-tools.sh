@@ -16,6 +16,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || need_apt+=(golang-golang-x-mod-dev)
 # systemd-analyze verify for the units in deploy/systemd (tests/deploy.rs).
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+# tests/faults.rs: a loop-mounted ext4 image made immutable (chattr +i) under the gateway.
+{ command -v mkfs.ext4 && command -v chattr; } >/dev/null || need_apt+=(e2fsprogs)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
