@@ -349,3 +349,39 @@ fn torn_tail_is_reported() {
     assert_eq!(o.status.code(), Some(2));
     assert!(out.contains("line 110: torn_tail"), "{out}");
 }
+
+/// `signet audit tail … | head -1`: when the reader closes the pipe the command stops
+/// quietly with 141 (as if SIGPIPE ended it), never with a panic.
+#[test]
+fn output_into_a_closed_pipe_exits_141_without_a_panic() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("audit.jsonl");
+    let o = signet(
+        &[
+            "audit",
+            "append",
+            path_str(&log),
+            "--reason",
+            "pipe",
+            "--count",
+            "400",
+        ],
+        Some(SECRET),
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["audit", "tail", "--json", "--lines", "400", path_str(&log)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -118,7 +118,7 @@ pub fn run(a: &AppendArgs) -> CmdResult {
             d.ts_ns = signet_audit::util::now_ns();
         }
         let c = j.append(d).map_err(journal_failure)?;
-        println!("{} {}", c.seq, c.entry_id);
+        outln!("{} {}", c.seq, c.entry_id);
     }
     Ok(exit::OK)
 }

@@ -127,7 +127,7 @@ fn run_verify(a: &VerifyArgs) -> CmdResult {
     if a.json {
         let mut out = Vec::new();
         signet_audit::json::write_canonical(&v.to_json(), &mut out);
-        println!("{}", String::from_utf8_lossy(&out));
+        outln!("{}", String::from_utf8_lossy(&out));
     } else {
         v.print();
     }

@@ -27,7 +27,7 @@ pub fn run(cmd: ConfigCmd) -> CmdResult {
                 for w in warnings {
                     eprintln!("signet: warning: {w}");
                 }
-                println!("OK: {} is a valid configuration", file.display());
+                outln!("OK: {} is a valid configuration", file.display());
                 Ok(exit::OK)
             }
             Err(errors) => {

@@ -96,7 +96,7 @@ pub fn run(a: &HealthcheckArgs) -> CmdResult {
     let (hostport, path) = split_url(&a.url).map_err(Failure::usage)?;
     match probe(&hostport, &path, Duration::from_millis(a.timeout_ms)) {
         Ok(200) => {
-            println!("OK: {} answered 200", a.url);
+            outln!("OK: {} answered 200", a.url);
             Ok(exit::OK)
         }
         Ok(code) => Err(Failure::new(

@@ -97,32 +97,32 @@ fn print_vkey(a: &VkeyArgs) -> CmdResult {
         .unwrap_or_else(crate::config::defaults::origin);
     let vkey = signet_audit::note::vkey(&origin, &key)
         .map_err(|e| Failure::usage(format!("--origin {origin:?}: {e}")))?;
-    println!("{vkey}");
+    outln!("{vkey}");
     Ok(exit::OK)
 }
 
 fn generate_ed25519(a: &GenerateArgs) -> CmdResult {
     let files =
         keyfile::generate_ed25519_files(&a.out, a.key_id.as_deref(), a.force).map_err(failure)?;
-    println!("key id: {}", files.key_id);
-    println!(
+    outln!("key id: {}", files.key_id);
+    outln!(
         "private key: {} (mode 0600, keep it secret)",
         files.private_path.display()
     );
-    println!("public key: {}", files.public_path.display());
-    print!("{}", files.public_pem);
+    outln!("public key: {}", files.public_path.display());
+    out!("{}", files.public_pem);
     Ok(exit::OK)
 }
 
 fn generate_hmac(a: &GenerateArgs) -> CmdResult {
     let id = a.key_id.as_deref().unwrap_or(DEFAULT_KEY_ID);
     let key = keyfile::generate_hmac_file(&a.out, id, a.force).map_err(failure)?;
-    println!("key id: {}", key.id());
-    println!(
+    outln!("key id: {}", key.id());
+    outln!(
         "hmac secret: {} (mode 0600, keep it secret)",
         a.out.display()
     );
-    println!(
+    outln!(
         "configure: SIGNET_HMAC_SECRET_FILE={} SIGNET_HMAC_KEY_ID={}",
         a.out.display(),
         key.id()

@@ -1,4 +1,19 @@
 //! Command tree of the `signet` binary and dispatch.
+//!
+//! Command output goes through [`outln!`]/[`out!`]: when stdout is a pipe closed by
+//! its reader (`signet audit verify LOG | head`), the command stops quietly with exit
+//! 141, as if SIGPIPE had ended it, instead of panicking; any other write error exits
+//! 74 (EX_IOERR) with a message.
+
+/// `println!` for command output (see the module doc).
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` for command output (see the module doc).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*)) };
+}
 
 pub mod append;
 pub mod audit;
@@ -47,6 +62,19 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Probe a gateway endpoint (exit 0 iff it answers 200), for container health checks
     Healthcheck(healthcheck::HealthcheckArgs),
+}
+
+/// Writes command output to stdout; see the module doc for what happens on errors.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("signet: cannot write to stdout: {e}");
+        std::process::exit(74);
+    }
 }
 
 /// Runs the parsed command and turns its outcome into an exit code.

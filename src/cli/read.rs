@@ -110,10 +110,10 @@ pub fn show(a: &ShowArgs) -> CmdResult {
         ));
     };
     if a.raw {
-        println!("{}", String::from_utf8_lossy(&line));
+        outln!("{}", String::from_utf8_lossy(&line));
     } else {
-        println!("# line {n}");
-        println!("{}", human::pretty(&Value::Object(m)));
+        outln!("# line {n}");
+        outln!("{}", human::pretty(&Value::Object(m)));
     }
     Ok(exit::OK)
 }
@@ -166,9 +166,9 @@ pub fn tail(a: &TailArgs) -> CmdResult {
     })?;
     for (line, m) in &keep {
         if a.json {
-            println!("{}", String::from_utf8_lossy(line));
+            outln!("{}", String::from_utf8_lossy(line));
         } else {
-            println!("{}", human::summary(m));
+            outln!("{}", human::summary(m));
         }
     }
     Ok(exit::OK)
@@ -204,8 +204,8 @@ pub fn count(a: &CountArgs) -> CmdResult {
     let mut rows: Vec<_> = counts.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (k, n) in rows {
-        println!("{n:>8}  {}", human::sanitize(&k));
+        outln!("{n:>8}  {}", human::sanitize(&k));
     }
-    println!("{total:>8}  total");
+    outln!("{total:>8}  total");
     Ok(exit::OK)
 }

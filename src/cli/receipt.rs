@@ -170,7 +170,7 @@ fn verify(a: &VerifyArgs) -> CmdResult {
     if a.json {
         let mut out = Vec::new();
         signet_audit::json::write_canonical(&to_json(format, &findings), &mut out);
-        println!("{}", String::from_utf8_lossy(&out));
+        outln!("{}", String::from_utf8_lossy(&out));
     } else {
         print_text(format, &findings);
     }
@@ -188,11 +188,11 @@ fn print_text(format: &str, f: &Findings) {
         "X-Signet-Receipt header"
     };
     match &f.entry_id {
-        Some(id) => println!("receipt: {what} for entry {id}"),
-        None => println!("receipt: {what}"),
+        Some(id) => outln!("receipt: {what} for entry {id}"),
+        None => outln!("receipt: {what}"),
     }
     for c in &f.checks {
-        println!("  {:<8} {:<11} {}", c.status.as_str(), c.name, c.detail);
+        outln!("  {:<8} {:<11} {}", c.status.as_str(), c.name, c.detail);
     }
     let (ok, failed, skipped) = (
         f.count(Status::Ok),
@@ -200,9 +200,9 @@ fn print_text(format: &str, f: &Findings) {
         f.count(Status::Skipped),
     );
     if f.is_valid() {
-        println!("VALID: {ok} checks passed, {skipped} skipped");
+        outln!("VALID: {ok} checks passed, {skipped} skipped");
     } else {
-        println!("INVALID: {failed} of {} checks failed", f.checks.len());
+        outln!("INVALID: {failed} of {} checks failed", f.checks.len());
     }
 }
 

@@ -116,7 +116,7 @@ impl Verdict<'_> {
         if total == 0 {
             match (self.chain, &self.tlog.tlog) {
                 (Some(rep), _) => {
-                    println!(
+                    outln!(
                         "OK: {} entries, chain intact ({})",
                         rep.entries,
                         keys_text(rep)
@@ -126,14 +126,14 @@ impl Verdict<'_> {
                     let (n, v) = t
                         .as_ref()
                         .map_or((0, 0), |t| (t.log_size, t.valid_checkpoints));
-                    println!(
+                    outln!(
                         "OK: {n} entries, {v} signed checkpoint{} verified against the log (public keys only; MACs not checked)",
                         plural(v)
                     )
                 }
             }
         } else {
-            println!(
+            outln!(
                 "FAIL: {total} break{} in {} lines of {}",
                 plural(total),
                 self.lines(),
@@ -142,7 +142,7 @@ impl Verdict<'_> {
             let mut stored = 0u64;
             for b in self.chain.iter().flat_map(|r| r.breaks.iter()) {
                 stored += 1;
-                println!(
+                outln!(
                     "  line {}: {} (entry {}): {}",
                     b.line,
                     b.kind.as_str(),
@@ -152,15 +152,15 @@ impl Verdict<'_> {
             }
             for b in self.tlog.breaks() {
                 stored += 1;
-                println!("  {}", self.describe(b));
+                outln!("  {}", self.describe(b));
             }
             if total > stored {
-                println!("  ... and {} more", total - stored);
+                outln!("  ... and {} more", total - stored);
             }
         }
         if let Some(rep) = self.chain {
             for w in &rep.warnings {
-                println!(
+                outln!(
                     "warning: line {}: {} (entry {}): {}",
                     w.line,
                     w.kind,
@@ -169,13 +169,13 @@ impl Verdict<'_> {
                 );
             }
             if rep.legacy_entries > 0 {
-                println!(
+                outln!(
                     "note: {} entries have no _seq (written by signet 0.1)",
                     rep.legacy_entries
                 );
             }
             if total > 0 && rep.is_intact() {
-                println!(
+                outln!(
                     "chain: intact, {} entries ({})",
                     rep.entries,
                     keys_text(rep)
@@ -184,22 +184,22 @@ impl Verdict<'_> {
         }
         self.print_transparency();
         if self.chain.is_none() {
-            println!("note: {NO_MACS}");
+            outln!("note: {NO_MACS}");
             if self.plan.roots.is_some() {
-                println!(
+                outln!(
                     "note: per-entry _anchor timestamps were not checked (they need the HMAC key)"
                 );
             }
         }
         if let Some(p) = &self.plan.anchors_unchecked {
-            println!(
+            outln!(
                 "note: the anchors in {} were not checked (give --tsa-root PEM)",
                 p.display()
             );
         }
         match &self.tlog.tlog {
-            Some(t) if self.detectable() => println!("note: {}", coverage(t)),
-            _ => println!("note: {NO_CHECKPOINT}"),
+            Some(t) if self.detectable() => outln!("note: {}", coverage(t)),
+            _ => outln!("note: {NO_CHECKPOINT}"),
         }
     }
 
@@ -211,7 +211,7 @@ impl Verdict<'_> {
                 .checkpoints
                 .as_ref()
                 .map_or("no checkpoint file".to_owned(), |p| p.display().to_string());
-            println!(
+            outln!(
                 "checkpoints: {} of {} verified under log key {key} ({from}); log Merkle root {} (hex) at size {}",
                 t.valid_checkpoints,
                 t.checkpoints,
@@ -219,10 +219,10 @@ impl Verdict<'_> {
                 t.log_size
             );
             if let Some(p) = &self.plan.missing_default {
-                println!("note: no checkpoint file at {}", p.display());
+                outln!("note: no checkpoint file at {}", p.display());
             }
             if t.torn_tail {
-                println!(
+                outln!(
                     "warning: the log's last line has no newline: it is not an entry (yet) and no checkpoint covers it"
                 );
             }
@@ -233,7 +233,7 @@ impl Verdict<'_> {
                         l.checkpoint, l.size, l.gen_time, l.tsa_subject
                     )
                 });
-                println!(
+                outln!(
                     "anchors: {} of {} checkpoints timestamped, {} more vouched for by a later anchor ({} of {} records valid){latest}",
                     a.anchored_checkpoints,
                     t.valid_checkpoints,
@@ -242,7 +242,7 @@ impl Verdict<'_> {
                     a.records
                 );
                 if a.latest_pending {
-                    println!(
+                    outln!(
                         "note: the newest checkpoint is not anchored yet (anchoring runs asynchronously)"
                     );
                 }
@@ -251,9 +251,10 @@ impl Verdict<'_> {
         if let Some(e) = &self.tlog.entry_anchors
             && e.checked > 0
         {
-            println!(
+            outln!(
                 "per-entry anchors: {} of {} RFC 3161 _anchor timestamps verified",
-                e.valid, e.checked
+                e.valid,
+                e.checked
             );
         }
     }
