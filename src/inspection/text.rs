@@ -52,6 +52,8 @@ pub struct Split {
     pub rest: String,
     /// The first string `finish_reason` in the document (OpenAI-style), for the entry.
     pub finish_reason: Option<String>,
+    /// The payload was (strict) JSON; `false` for text taken as it is.
+    pub json: bool,
 }
 
 /// Splits a body or SSE `data` payload for inspection. JSON is decoded (escapes
@@ -61,7 +63,10 @@ pub struct Split {
 pub fn split_for_inspection(bytes: &[u8]) -> Result<Split, &'static str> {
     let mut b = SplitBuilder::default();
     match json::visit(bytes, &mut |t| b.token(t)) {
-        Ok(_) => Ok(b.out),
+        Ok(_) => Ok(Split {
+            json: true,
+            ..b.out
+        }),
         Err(_) if looks_like_json(bytes) => Err("payload looks like JSON but is not valid JSON"),
         Err(_) => Ok(Split {
             content: String::from_utf8_lossy(bytes).into_owned(),
@@ -496,7 +501,10 @@ mod tests {
 
         pub fn split(bytes: &[u8]) -> Split {
             let (v, _) = json::parse(bytes).expect("valid");
-            let mut s = Split::default();
+            let mut s = Split {
+                json: true,
+                ..Split::default()
+            };
             match &v {
                 Value::Object(m) => top(m, &mut s),
                 _ => collect(&v, None, &mut s),
