@@ -2,10 +2,10 @@
 //! budget (`max_tokens`) the request declares.
 //!
 //! Guarantees:
-//! - [`string_values`] first validates the whole document with the strict parser of
-//!   `signet_audit::json` (RFC 8259, duplicate keys and bad escapes refused, depth
-//!   bounded), then reports the byte spans of the string values (quotes included)
-//!   whose path the caller selects, in document order. Keys are compared decoded, so
+//! - [`string_values`] walks the document with `signet_audit::json::visit`, which
+//!   first validates it with the strict parser (RFC 8259, duplicate keys and bad
+//!   escapes refused, depth bounded), then reports the byte spans of the string values
+//!   (quotes included) whose path the caller selects, in document order. Keys are compared decoded, so
 //!   `"mess\u0061ges"` is `messages`. Nothing is rewritten.
 //! - [`max_tokens`] reads only top-level integers and never fails: anything it does
 //!   not understand is `None`.
@@ -27,122 +27,48 @@ pub fn string_values(
     doc: &[u8],
     select: impl Fn(&[Seg]) -> bool,
 ) -> Result<Vec<Range<usize>>, json::ParseError> {
-    json::parse(doc)?;
-    let mut w = Walker {
-        s: doc,
-        i: 0,
-        path: Vec::new(),
-        out: Vec::new(),
-        select: &select,
-    };
-    // The document is valid, so the walk cannot fail; an unexpected stop only means
-    // fewer spans, never a panic.
-    let _ = w.value();
-    Ok(w.out)
-}
-
-struct Walker<'a, F> {
-    s: &'a [u8],
-    i: usize,
-    path: Vec<Seg>,
-    out: Vec<Range<usize>>,
-    select: &'a F,
-}
-
-impl<F: Fn(&[Seg]) -> bool> Walker<'_, F> {
-    fn peek(&mut self) -> Option<u8> {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
-            self.i += 1;
+    use json::Token;
+    let mut path: Vec<Seg> = Vec::new();
+    // One per open container: `Some(next index)` for an array, `None` for an object.
+    let mut open: Vec<Option<usize>> = Vec::new();
+    let mut out = Vec::new();
+    json::visit(doc, &mut |t, span| {
+        let starts_value = !matches!(t, Token::Key(_) | Token::EndObject | Token::EndArray);
+        if starts_value && let Some(Some(n)) = open.last_mut() {
+            path.push(Seg::Index(*n));
+            *n += 1;
         }
-        self.s.get(self.i).copied()
-    }
-
-    /// Skips a string literal at the cursor, returning its span.
-    fn string(&mut self) -> Option<Range<usize>> {
-        let start = self.i;
-        self.i += 1;
-        loop {
-            match self.s.get(self.i)? {
-                b'\\' => self.i += 2,
-                b'"' => {
-                    self.i += 1;
-                    return Some(start..self.i);
-                }
-                _ => self.i += 1,
+        let ends_value = match t {
+            Token::Key(k) => {
+                path.push(Seg::Key(k.into_owned()));
+                false
             }
+            Token::BeginObject => {
+                open.push(None);
+                false
+            }
+            Token::BeginArray => {
+                open.push(Some(0));
+                false
+            }
+            Token::EndObject | Token::EndArray => {
+                open.pop();
+                true
+            }
+            Token::Str(_) => {
+                if select(&path) {
+                    out.push(span);
+                }
+                true
+            }
+            Token::Number(_) | Token::Literal(_) => true,
+        };
+        // A finished value inside a container drops the key or index that led to it.
+        if ends_value && !open.is_empty() {
+            path.pop();
         }
-    }
-
-    fn value(&mut self) -> Option<()> {
-        match self.peek()? {
-            b'{' => {
-                self.i += 1;
-                if self.peek()? == b'}' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    let k = self.string()?;
-                    let key = json::parse_string(self.s.get(k)?).ok()?;
-                    if self.peek()? != b':' {
-                        return None;
-                    }
-                    self.i += 1;
-                    self.path.push(Seg::Key(key));
-                    self.value()?;
-                    self.path.pop();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.peek()?;
-                        }
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                for n in 0.. {
-                    self.path.push(Seg::Index(n));
-                    self.value()?;
-                    self.path.pop();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-                None
-            }
-            b'"' => {
-                let span = self.string()?;
-                if (self.select)(&self.path) {
-                    self.out.push(span);
-                }
-                Some(())
-            }
-            _ => {
-                while let Some(b) = self.s.get(self.i) {
-                    if matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
-                        break;
-                    }
-                    self.i += 1;
-                }
-                Some(())
-            }
-        }
-    }
+    })?;
+    Ok(out)
 }
 
 /// The output budget a JSON request declares: the smallest of the top-level

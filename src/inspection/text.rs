@@ -62,7 +62,7 @@ pub struct Split {
 /// to be read the way a client would read them.
 pub fn split_for_inspection(bytes: &[u8]) -> Result<Split, &'static str> {
     let mut b = SplitBuilder::default();
-    match json::visit(bytes, &mut |t| b.token(t)) {
+    match json::visit(bytes, &mut |t, _| b.token(t)) {
         Ok(_) => Ok(Split {
             json: true,
             ..b.out

@@ -745,9 +745,13 @@ pub enum Token<'a> {
 
 /// Validates `bytes` exactly as strictly as [`parse`] (one value, no duplicate keys,
 /// depth at most 64, UTF-8, escapes, no trailing data), then hands every token to `f`
-/// in document order without building a tree: strings without escapes are borrowed.
+/// in document order, with its byte span (a string's includes its quotes; a bracket's
+/// is the bracket), without building a tree: strings without escapes are borrowed.
 /// Nothing is handed over when the text is invalid. Returns whether it was canonical.
-pub fn visit<'a>(bytes: &'a [u8], f: &mut dyn FnMut(Token<'a>)) -> Result<bool, ParseError> {
+pub fn visit<'a>(
+    bytes: &'a [u8],
+    f: &mut dyn FnMut(Token<'a>, Range<usize>),
+) -> Result<bool, ParseError> {
     let mut p = Parser::new(bytes);
     p.value(0, false)?;
     p.end()?;
@@ -769,8 +773,10 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn string(&mut self) -> Cow<'a, str> {
-        self.i += 1; // opening quote
+    /// The string at the cursor, decoded, and its span with the quotes.
+    fn string(&mut self) -> (Cow<'a, str>, Range<usize>) {
+        let open = self.i;
+        self.i += 1;
         let start = self.i;
         let mut escaped = false;
         loop {
@@ -786,14 +792,15 @@ impl<'a> Walk<'a> {
         }
         let raw = &self.s[start..self.i.min(self.s.len())];
         self.i += 1; // closing quote
-        if escaped {
+        let text = if escaped {
             Cow::Owned(decode_escaped(raw).unwrap_or_default())
         } else {
             Cow::Borrowed(std::str::from_utf8(raw).unwrap_or_default())
-        }
+        };
+        (text, open..self.i.min(self.s.len()))
     }
 
-    fn scalar(&mut self) -> &'a str {
+    fn scalar(&mut self) -> (&'a str, Range<usize>) {
         let start = self.i;
         while let Some(b) = self.s.get(self.i) {
             if matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
@@ -801,34 +808,39 @@ impl<'a> Walk<'a> {
             }
             self.i += 1;
         }
-        std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default()
+        let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default();
+        (text, start..self.i)
     }
 
-    fn value(&mut self, f: &mut dyn FnMut(Token<'a>)) {
+    /// One bracket: hands `t` over with the bracket's span and steps past it.
+    fn bracket(&mut self, t: Token<'a>, f: &mut dyn FnMut(Token<'a>, Range<usize>)) {
+        f(t, self.i..self.i + 1);
+        self.i += 1;
+    }
+
+    fn value(&mut self, f: &mut dyn FnMut(Token<'a>, Range<usize>)) {
         self.ws();
         match self.s.get(self.i) {
             Some(b'{') => {
-                self.i += 1;
-                f(Token::BeginObject);
+                self.bracket(Token::BeginObject, f);
                 loop {
                     self.ws();
                     match self.s.get(self.i) {
                         Some(b'}') | None => break,
                         Some(b',') => self.i += 1,
                         Some(_) => {
-                            f(Token::Key(self.string()));
+                            let (k, span) = self.string();
+                            f(Token::Key(k), span);
                             self.ws();
                             self.i += 1; // ':'
                             self.value(f);
                         }
                     }
                 }
-                self.i += 1;
-                f(Token::EndObject);
+                self.bracket(Token::EndObject, f);
             }
             Some(b'[') => {
-                self.i += 1;
-                f(Token::BeginArray);
+                self.bracket(Token::BeginArray, f);
                 loop {
                     self.ws();
                     match self.s.get(self.i) {
@@ -837,12 +849,20 @@ impl<'a> Walk<'a> {
                         Some(_) => self.value(f),
                     }
                 }
-                self.i += 1;
-                f(Token::EndArray);
+                self.bracket(Token::EndArray, f);
             }
-            Some(b'"') => f(Token::Str(self.string())),
-            Some(b't' | b'f' | b'n') => f(Token::Literal(self.scalar())),
-            Some(_) => f(Token::Number(self.scalar())),
+            Some(b'"') => {
+                let (v, span) = self.string();
+                f(Token::Str(v), span);
+            }
+            Some(b't' | b'f' | b'n') => {
+                let (v, span) = self.scalar();
+                f(Token::Literal(v), span);
+            }
+            Some(_) => {
+                let (v, span) = self.scalar();
+                f(Token::Number(v), span);
+            }
             None => {}
         }
     }
@@ -934,7 +954,21 @@ mod tests {
             let mut want = Vec::new();
             tokens_of(&v, &mut want);
             let mut got = Vec::new();
-            visit(t.as_bytes(), &mut |tok| got.push(tok)).unwrap();
+            visit(t.as_bytes(), &mut |tok, span| {
+                let raw = &t.as_bytes()[span.clone()];
+                match &tok {
+                    Token::Key(k) | Token::Str(k) => {
+                        assert_eq!(parse_string(raw).unwrap(), k.as_ref(), "{t}: {span:?}")
+                    }
+                    Token::Number(n) | Token::Literal(n) => assert_eq!(raw, n.as_bytes()),
+                    Token::BeginObject => assert_eq!(raw, b"{"),
+                    Token::EndObject => assert_eq!(raw, b"}"),
+                    Token::BeginArray => assert_eq!(raw, b"["),
+                    Token::EndArray => assert_eq!(raw, b"]"),
+                }
+                got.push(tok)
+            })
+            .unwrap();
             let got: Vec<Token<'static>> = got
                 .into_iter()
                 .map(|tok| match tok {
@@ -955,7 +989,7 @@ mod tests {
             "\"\u{1}\"",
         ] {
             let mut n = 0;
-            assert!(visit(bad.as_bytes(), &mut |_| n += 1).is_err(), "{bad}");
+            assert!(visit(bad.as_bytes(), &mut |_, _| n += 1).is_err(), "{bad}");
             assert_eq!(n, 0, "{bad}: tokens handed over for invalid text");
         }
     }
