@@ -121,22 +121,19 @@ async fn sigkill_under_load_loses_no_acknowledged_entry() {
     );
 }
 
+/// A tmpfs of `size` at `dir` (root needed, as on CI).
 fn mount_tmpfs(dir: &std::path::Path, size: &str) {
-    let o = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={size},mode=0700"),
-            "tmpfs",
-        ])
-        .arg(dir)
-        .output()
-        .expect("mount");
-    assert!(
-        o.status.success(),
-        "the disk-full test needs root to mount a tmpfs: {}",
-        String::from_utf8_lossy(&o.stderr)
+    let opts = format!("size={size},mode=0700");
+    run(
+        "mount",
+        &[
+            "-t".as_ref(),
+            "tmpfs".as_ref(),
+            "-o".as_ref(),
+            opts.as_ref(),
+            "tmpfs".as_ref(),
+            dir.as_os_str(),
+        ],
     );
 }
 
@@ -267,12 +264,13 @@ async fn two_phase_leaves_no_forwarded_request_unaudited_on_disk_full() {
     );
 }
 
-/// Runs a command that must succeed (these tests run as root, as CI does).
+/// Runs a command that must succeed (these tests run as root, as CI does, and need
+/// mount and e2fsprogs, which `scripts/test-tools.sh` installs).
 fn run(cmd: &str, args: &[&std::ffi::OsStr]) {
     let o = Command::new(cmd)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e} (e2fsprogs and mount are needed)"));
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
     assert!(
         o.status.success(),
         "{cmd} {args:?}: {}{}",
