@@ -121,12 +121,7 @@ fn evaluate(gw: &Gateway, source: &Source) -> Outcome {
     let mut meta = signet_audit::json::Map::new();
     meta.insert("event".into(), "policy_reload".into());
     meta.insert("signal".into(), "SIGHUP".into());
-    let file = source
-        .args
-        .config
-        .clone()
-        .or_else(|| std::env::var_os("SIGNET_CONFIG").map(Into::into));
-    if let Some(f) = &file {
+    if let Some(f) = &config::config_path(&source.args, &config::ProcessEnv) {
         meta.insert("config_file".into(), f.display().to_string().into());
         if let Ok(bytes) = std::fs::read(f) {
             meta.insert(

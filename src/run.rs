@@ -260,14 +260,15 @@ fn listener_tls(cfg: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Failu
 /// `signet: listening on http://ADDR`, or `https://ADDR` with a TLS listener.
 pub fn announce(gw: &Gateway, addr: SocketAddr, tls: bool) {
     let scheme = if tls { "https" } else { "http" };
+    let policy = gw.policy.current();
     println!("signet: listening on {scheme}://{addr}");
     tracing::info!(
         %addr,
         tls,
         upstream = %gw.cfg.upstream.authority,
         audit_log = %gw.cfg.audit_log_path.display(),
-        admission_checks = gw.policy.current().admission.len(),
-        inspection_checks = gw.policy.current().inspection.len(),
+        admission_checks = policy.admission.len(),
+        inspection_checks = policy.inspection.len(),
         shadow = gw.cfg.shadow,
         "signet gateway started"
     );

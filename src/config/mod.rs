@@ -220,14 +220,19 @@ impl fmt::Debug for Config {
     }
 }
 
+/// The config file `signet serve` reads: `--config`, else `SIGNET_CONFIG`.
+pub fn config_path(args: &ServeArgs, env: &dyn Env) -> Option<PathBuf> {
+    match &args.config {
+        Some(p) => Some(p.clone()),
+        None => env::non_empty(env, "SIGNET_CONFIG").map(PathBuf::from),
+    }
+}
+
 /// Builds the configuration of `signet serve` from flags, `env` and the config file
 /// they name. `Ok` carries the warnings to print at start; `Err` every problem found.
 pub fn load(args: &ServeArgs, env: &dyn Env) -> Result<(Config, Vec<String>), Vec<String>> {
     let mut errors = Vec::new();
-    let path = match &args.config {
-        Some(p) => Some(p.clone()),
-        None => env::non_empty(env, "SIGNET_CONFIG").map(PathBuf::from),
-    };
+    let path = config_path(args, env);
     let file = match path.as_deref().map(raw::read) {
         Some(Ok(f)) => Some(f),
         Some(Err(e)) => {
