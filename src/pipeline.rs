@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use signet_audit::json::{Map, Value};
-use signet_audit::util::{new_uuid_v4, to_hex};
+use signet_audit::util::{new_uuid_v4, prefixed_hex};
 use signet_audit::{Decision, EntryDraft, OwnerType};
 
 use crate::admission::{self, AdmissionState, Owner, Refusal};
@@ -46,13 +46,30 @@ pub struct Gateway {
     pub tlog: Option<crate::tlog::TlogState>,
 }
 
+/// The peer of a connection: its address, and that address as text (formatted once
+/// per connection for every request's entry and forwarding headers).
+#[derive(Clone, Debug)]
+pub struct ClientAddr {
+    pub ip: IpAddr,
+    pub text: Arc<str>,
+}
+
+impl ClientAddr {
+    pub fn new(ip: IpAddr) -> Self {
+        ClientAddr {
+            ip,
+            text: ip.to_string().into(),
+        }
+    }
+}
+
 /// Facts gathered along the pipeline for the request's entry.
 #[derive(Clone)]
 pub struct Facts {
     pub entry_id: String,
     pub method: String,
     pub path: String,
-    pub client_ip: IpAddr,
+    pub client: ClientAddr,
     pub request_fingerprint: String,
     pub owner: Option<Owner>,
     pub meta: Map,
@@ -69,8 +86,28 @@ impl Facts {
         status: u16,
         extra: Map,
     ) -> EntryDraft {
-        let mut d = EntryDraft::new(check_name, decision, reason);
-        d.entry_id = self.entry_id.clone();
+        self.draft_with_meta(
+            self.meta.clone(),
+            check_name,
+            decision,
+            reason,
+            status,
+            extra,
+        )
+    }
+
+    /// [`Facts::draft`] with the request's metadata given by value (the terminal
+    /// entry takes it instead of copying it).
+    pub fn draft_with_meta(
+        &self,
+        meta: Map,
+        check_name: &str,
+        decision: Decision,
+        reason: &str,
+        status: u16,
+        extra: Map,
+    ) -> EntryDraft {
+        let mut d = EntryDraft::with_id(self.entry_id.clone(), check_name, decision, reason);
         d.request_fingerprint = self.request_fingerprint.clone();
         if let Some(o) = &self.owner {
             d.owner_type = o.kind;
@@ -79,14 +116,14 @@ impl Facts {
         } else {
             d.owner_type = OwnerType::Unresolved;
         }
-        d.metadata = self.meta.clone();
+        d.metadata = meta;
         d.metadata
-            .insert("method".into(), self.method.clone().into());
-        d.metadata.insert("path".into(), self.path.clone().into());
+            .insert("method".into(), self.method.as_str().into());
+        d.metadata.insert("path".into(), self.path.as_str().into());
         d.metadata
             .insert("status".into(), Value::from(u64::from(status)));
         d.metadata
-            .insert("client_ip".into(), self.client_ip.to_string().into());
+            .insert("client_ip".into(), self.client.text.as_ref().into());
         if let Some(o) = &self.owner {
             d.metadata.insert("owner_auth".into(), o.method.into());
         }
@@ -113,13 +150,17 @@ pub fn fingerprint(b: &[u8]) -> String {
     if b.is_empty() {
         String::new()
     } else {
-        format!("sha256:{}", to_hex(&Sha256::digest(b)))
+        prefixed_hex("sha256:", &Sha256::digest(b))
     }
 }
 
 /// Runs the pipeline for one request. A panic anywhere inside becomes a 500 with its
 /// own audit entry.
-pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, client_ip: IpAddr) -> Response<Body> {
+pub async fn handle(
+    gw: Arc<Gateway>,
+    req: Request<Incoming>,
+    client: ClientAddr,
+) -> Response<Body> {
     let facts = Facts {
         entry_id: new_uuid_v4(),
         method: req.method().as_str().to_owned(),
@@ -128,7 +169,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, client_ip: IpAddr)
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned(),
-        client_ip,
+        client,
         request_fingerprint: String::new(),
         owner: None,
         meta: Map::new(),
@@ -291,7 +332,7 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     {
         let areq = admission::Request {
             headers: &parts.headers,
-            client_ip: facts.client_ip,
+            client_ip: facts.client.ip,
             body: &body,
         };
         for check in &policy.admission {
@@ -348,23 +389,18 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     // Upstream.
     let forward = state.body_rewrite.clone().unwrap_or(body);
     let api_key = gw.cfg.upstream_api_key.as_ref().map(|k| k.as_str());
-    let up_req = match upstream::build_request(
-        &gw.cfg.upstream,
-        &parts,
-        forward,
-        facts.client_ip,
-        api_key,
-    ) {
-        Ok(r) => r,
-        Err(_) => {
-            let r = Refusal::new(
-                400,
-                "request_headers",
-                "request cannot be forwarded (invalid header or path)",
-            );
-            return refuse(&gw, &facts, "preflight", &r).await;
-        }
-    };
+    let up_req =
+        match upstream::build_request(&gw.cfg.upstream, &parts, forward, &facts.client, api_key) {
+            Ok(r) => r,
+            Err(_) => {
+                let r = Refusal::new(
+                    400,
+                    "request_headers",
+                    "request cannot be forwarded (invalid header or path)",
+                );
+                return refuse(&gw, &facts, "preflight", &r).await;
+            }
+        };
     let sent = Instant::now();
     let resp = match tokio::time::timeout_at(deadline.into(), gw.client.request(up_req)).await {
         Ok(Ok(r)) => r,
@@ -436,6 +472,10 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
 /// percent-encoded (`%2e`, `%2f`, `%5c`) or backslashes are used, as some upstreams
 /// decode them.
 fn has_dot_segment(path: &str) -> bool {
+    // Without a dot, a `%` or a backslash no segment can decode to `.` or `..`.
+    if !path.bytes().any(|b| matches!(b, b'.' | b'%' | b'\\')) {
+        return false;
+    }
     let decoded = path
         .replace("%2e", ".")
         .replace("%2E", ".")
@@ -596,9 +636,16 @@ async fn unary(
         "finish_reason".into(),
         split.finish_reason.as_deref().unwrap_or("end").into(),
     );
-    let d = facts.draft(
+    let meta = std::mem::take(&mut facts.meta);
+    let decision = if meta.contains_key("redactions") {
+        Decision::Redact
+    } else {
+        Decision::Allow
+    };
+    let d = facts.draft_with_meta(
+        meta,
         "pipeline.complete",
-        facts.completed_decision(),
+        decision,
         "request completed",
         status,
         extra,

@@ -131,7 +131,7 @@ pub struct ViaTls;
 async fn route(
     gw: Arc<Gateway>,
     mut req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: pipeline::ClientAddr,
     tls: bool,
 ) -> Result<Response<Body>, Infallible> {
     if let Some(r) = own_endpoint(&gw, &req).await {
@@ -140,7 +140,7 @@ async fn route(
     if tls {
         req.extensions_mut().insert(ViaTls);
     }
-    Ok(pipeline::handle(gw, req, peer.ip()).await)
+    Ok(pipeline::handle(gw, req, peer).await)
 }
 
 /// Serves one accepted connection (plain or TLS) until it ends or shutdown drains it.
@@ -154,7 +154,8 @@ async fn serve_connection<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let svc = service_fn(move |req| route(gw.clone(), req, peer, tls));
+    let client = pipeline::ClientAddr::new(peer.ip());
+    let svc = service_fn(move |req| route(gw.clone(), req, client.clone(), tls));
     let conn = builder.serve_connection(io, svc).into_owned();
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(error = %e, "connection ended with an error");

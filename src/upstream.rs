@@ -19,7 +19,6 @@
 //!   path (segment by segment) is sent unchanged, any other gets the base path in front.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -202,7 +201,7 @@ pub fn build_request(
     up: &Upstream,
     parts: &http::request::Parts,
     body: Bytes,
-    client_ip: IpAddr,
+    client: &crate::pipeline::ClientAddr,
     api_key: Option<&str>,
 ) -> Result<Request<Full<Bytes>>, http::Error> {
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -220,16 +219,16 @@ pub fn build_request(
         header::ACCEPT_ENCODING,
         HeaderValue::from_static("identity"),
     );
-    let ip = client_ip.to_string();
+    let ip: &str = &client.text;
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip.clone(),
+        Some(prev) => HeaderValue::from_str(&format!("{prev}, {ip}"))?,
+        None => HeaderValue::from_str(ip)?,
     };
-    headers.insert("x-forwarded-for", HeaderValue::from_str(&xff)?);
-    let node = if client_ip.is_ipv6() {
+    headers.insert("x-forwarded-for", xff);
+    let node = if client.ip.is_ipv6() {
         format!("\"[{ip}]\"")
     } else {
-        ip
+        ip.to_owned()
     };
     let via_tls = parts.extensions.get::<crate::server::ViaTls>().is_some();
     let proto = if via_tls || parts.uri.scheme_str() == Some("https") {
@@ -318,8 +317,8 @@ mod tests {
             .body(())
             .expect("req")
             .into_parts();
-        let ip: IpAddr = "192.0.2.7".parse().expect("ip");
-        let r = build_request(&up, &parts, Bytes::from_static(b"{}"), ip, Some("gwkey"))
+        let ip = crate::pipeline::ClientAddr::new("192.0.2.7".parse().expect("ip"));
+        let r = build_request(&up, &parts, Bytes::from_static(b"{}"), &ip, Some("gwkey"))
             .expect("build");
         assert_eq!(
             r.uri().to_string(),
@@ -334,7 +333,7 @@ mod tests {
         );
         assert_eq!(r.headers()["content-length"], "2");
         assert!(r.headers().get("transfer-encoding").is_none());
-        let r = build_request(&up, &parts, Bytes::new(), ip, None).expect("build");
+        let r = build_request(&up, &parts, Bytes::new(), &ip, None).expect("build");
         assert_eq!(r.headers()["authorization"], "Bearer caller");
     }
 }

@@ -66,6 +66,25 @@ pub fn sanitize_principal(raw: &str, header: &'static str) -> Result<String, Own
     if raw.chars().count() > MAX_RAW_CHARS {
         return Err(OwnerError::TooLong(header));
     }
+    // Printable ASCII is its own NFKC form and holds no control or format character:
+    // only the length and the comma need checking.
+    if raw.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        if raw.is_empty() {
+            return Err(OwnerError::Empty(header));
+        }
+        if raw.len() > MAX_PRINCIPAL_CHARS {
+            return Err(OwnerError::TooLong(header));
+        }
+        if raw.contains(',') {
+            return Err(OwnerError::Ambiguous(header));
+        }
+        return Ok(raw.to_owned());
+    }
+    sanitize_general(raw, header)
+}
+
+/// [`sanitize_principal`] for any text (`raw` trimmed and within [`MAX_RAW_CHARS`]).
+fn sanitize_general(raw: &str, header: &'static str) -> Result<String, OwnerError> {
     let norm: String = raw.nfkc().collect();
     let norm = norm.trim();
     if norm.is_empty() {
@@ -252,6 +271,34 @@ mod tests {
             ("x-commit-owner", b" human:a "),
         ]);
         assert_eq!(o.id, "a", "identical repeats are fine");
+    }
+
+    /// The printable-ASCII shortcut answers exactly what the general path answers.
+    #[test]
+    fn ascii_shortcut_agrees_with_the_general_path() {
+        let mut cases: Vec<String> = vec![
+            String::new(),
+            " ".into(),
+            "alice@example.com".into(),
+            "a,b".into(),
+            " padded ".into(),
+            "x".repeat(MAX_PRINCIPAL_CHARS),
+            "x".repeat(MAX_PRINCIPAL_CHARS + 1),
+            "~!@#$%^&*()_+{}|:\"<>?`-=[]\\;'./".into(),
+        ];
+        // Every printable ASCII character alone and inside a name.
+        for b in 0x20u8..0x7f {
+            cases.push(char::from(b).to_string());
+            cases.push(format!("ag{}ent", char::from(b)));
+        }
+        for c in &cases {
+            let raw = c.trim();
+            assert_eq!(
+                sanitize_principal(c, "h"),
+                sanitize_general(raw, "h"),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

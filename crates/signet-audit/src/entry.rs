@@ -75,11 +75,17 @@ pub struct EntryDraft {
 impl EntryDraft {
     /// A draft with a fresh entry id and the current time.
     pub fn new(check_name: &str, decision: Decision, reason: &str) -> Self {
+        Self::with_id(crate::util::new_uuid_v4(), check_name, decision, reason)
+    }
+
+    /// A draft with the given entry id (a request's correlation id) and the current
+    /// time.
+    pub fn with_id(entry_id: String, check_name: &str, decision: Decision, reason: &str) -> Self {
         EntryDraft {
             approval_chain: Vec::new(),
             check_name: check_name.to_owned(),
             decision,
-            entry_id: crate::util::new_uuid_v4(),
+            entry_id,
             metadata: Map::new(),
             owner_id: String::new(),
             owner_type: OwnerType::Unresolved,

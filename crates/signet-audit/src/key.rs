@@ -52,6 +52,9 @@ pub fn valid_key_id(id: &str) -> bool {
 pub struct HmacKey {
     id: String,
     bytes: Zeroizing<Vec<u8>>,
+    /// HMAC state with the key's inner and outer pads already absorbed, cloned for
+    /// each MAC (the `zeroize` feature wipes it on drop, like the key bytes).
+    prepared: HmacSha256,
 }
 
 impl fmt::Debug for HmacKey {
@@ -73,10 +76,20 @@ impl HmacKey {
         if bytes.len() < MIN_KEY_BYTES {
             return Err(KeyError::TooShort(bytes.len()));
         }
-        Ok(HmacKey {
+        Ok(Self::with_bytes(id, bytes))
+    }
+
+    fn with_bytes(id: &str, bytes: Zeroizing<Vec<u8>>) -> Self {
+        // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+        let prepared = match HmacSha256::new_from_slice(&bytes) {
+            Ok(m) => m,
+            Err(_) => unreachable!("hmac accepts any key length"),
+        };
+        HmacKey {
             id: id.to_owned(),
             bytes,
-        })
+            prepared,
+        }
     }
 
     /// Reads a hex key from a file.
@@ -98,10 +111,7 @@ impl HmacKey {
         }
         let mut bytes = Zeroizing::new(vec![0u8; 32]);
         crate::util::fill_random(&mut bytes);
-        Ok(HmacKey {
-            id: id.to_owned(),
-            bytes,
-        })
+        Ok(Self::with_bytes(id, bytes))
     }
 
     pub fn id(&self) -> &str {
@@ -115,11 +125,7 @@ impl HmacKey {
 
     /// HMAC-SHA256 over the concatenation of `parts`.
     pub fn mac(&self, parts: &[&[u8]]) -> MacTag {
-        // HMAC accepts keys of any length; new_from_slice cannot fail for it.
-        let mut m = match HmacSha256::new_from_slice(&self.bytes) {
-            Ok(m) => m,
-            Err(_) => unreachable!("hmac accepts any key length"),
-        };
+        let mut m = self.prepared.clone();
         for p in parts {
             m.update(p);
         }

@@ -40,7 +40,7 @@ use crate::journal::Committed;
 use crate::key::{HmacKey, KeyRing, valid_key_id};
 use crate::line::{LineError, LineView};
 use crate::merkle::{self, Hash};
-use crate::util::{from_hex, to_hex};
+use crate::util::from_hex;
 
 pub mod batch;
 
@@ -362,37 +362,93 @@ impl Receipt {
 
     /// The header value in signet's exact form.
     pub fn to_header_value(&self) -> String {
-        self.to_string()
+        let mut out = String::with_capacity(160 + self.sig.len() * 2);
+        self.write_value(&mut out);
+        out
     }
 
     /// `X-Signet-Receipt: <value>`.
     pub fn to_header_line(&self) -> String {
         format!("{HEADER_NAME}: {self}")
     }
+
+    /// Appends the header value to `out` (no `fmt` machinery: this runs per request).
+    fn write_value(&self, out: &mut String) {
+        let num = |out: &mut String, n: u64| out.push_str(itoa_u64(n).as_str());
+        out.push_str("signet=");
+        out.push_str(VERSION);
+        out.push_str("; alg=");
+        out.push_str(self.alg.as_str());
+        out.push_str("; entry=");
+        out.push_str(&self.entry_id);
+        out.push_str("; key=");
+        out.push_str(&self.key_id);
+        out.push_str("; ");
+        if let Some(b) = &self.batch {
+            out.push_str("seq=");
+            num(out, b.seq);
+            out.push_str("; size=");
+            num(out, b.size);
+            out.push_str("; index=");
+            num(out, b.index);
+            out.push_str("; path=");
+            if b.path.is_empty() {
+                out.push('-');
+            }
+            for h in &b.path {
+                push_hex(out, h);
+            }
+            out.push_str("; ");
+        }
+        out.push_str("sig=");
+        push_hex(out, &self.sig);
+    }
+}
+
+/// Appends the lowercase hex of `bytes` to `out`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+}
+
+/// Decimal digits of `n`.
+fn itoa_u64(n: u64) -> ItoaBuf {
+    let mut buf = ItoaBuf {
+        bytes: [0; 20],
+        start: 20,
+    };
+    let mut n = n;
+    loop {
+        buf.start -= 1;
+        buf.bytes[buf.start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf
+}
+
+struct ItoaBuf {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl ItoaBuf {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.bytes[self.start..]).unwrap_or("0")
+    }
 }
 
 impl fmt::Display for Receipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "signet={VERSION}; alg={}; entry={}; key={}; ",
-            self.alg.as_str(),
-            self.entry_id,
-            self.key_id,
-        )?;
-        if let Some(b) = &self.batch {
-            let path = if b.path.is_empty() {
-                "-".to_owned()
-            } else {
-                b.path.iter().map(|h| to_hex(h)).collect()
-            };
-            write!(
-                f,
-                "seq={}; size={}; index={}; path={path}; ",
-                b.seq, b.size, b.index
-            )?;
-        }
-        write!(f, "sig={}", to_hex(&self.sig))
+        let mut out = String::with_capacity(160 + self.sig.len() * 2);
+        self.write_value(&mut out);
+        f.write_str(&out)
     }
 }
 
@@ -628,6 +684,7 @@ mod tests {
     use super::*;
     use crate::entry::{Decision, EntryDraft, seal};
     use crate::journal::Committed;
+    use crate::util::to_hex;
     use proptest::prelude::*;
 
     const HEADER: &str = include_str!(concat!(

@@ -1,19 +1,14 @@
 //! Small helpers: hex, randomness, UUID v4, wall clock.
 //!
 //! Guarantees: randomness comes from the operating system (getrandom); a failure to
-//! obtain it aborts the operation rather than returning weak bytes.
+//! obtain it aborts the operation rather than returning weak bytes. Entry ids draw on a
+//! per-thread pool of OS random bytes (one `getrandom` per 32 ids); no byte is used twice.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Lowercase hex of `bytes`.
 pub fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
+    prefixed_hex("", bytes)
 }
 
 /// Decodes lowercase or uppercase hex; `None` if malformed.
@@ -48,21 +43,62 @@ pub fn fill_random(buf: &mut [u8]) {
     }
 }
 
+/// Bytes of OS randomness each thread fetches at once for [`new_uuid_v4`].
+const ID_POOL: usize = 512;
+
+thread_local! {
+    /// OS random bytes not yet used, and how many of them are left (from the end).
+    static ID_RANDOM: std::cell::RefCell<([u8; ID_POOL], usize)> =
+        const { std::cell::RefCell::new(([0; ID_POOL], 0)) };
+}
+
+/// Sixteen bytes from the OS random source, taken from a per-thread pool that is
+/// refilled (one `getrandom` call per 32 ids) and never hands out a byte twice.
+fn id_random() -> [u8; 16] {
+    ID_RANDOM.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (pool, left) = &mut *guard;
+        if *left < 16 {
+            fill_random(pool);
+            *left = ID_POOL;
+        }
+        let start = ID_POOL - *left;
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&pool[start..start + 16]);
+        // Used bytes do not stay in memory.
+        pool[start..start + 16].fill(0);
+        *left -= 16;
+        b
+    })
+}
+
 /// A random RFC 4122 version 4 UUID, lowercase hyphenated.
 pub fn new_uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    fill_random(&mut b);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = id_random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = to_hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut s = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(HEX[(byte >> 4) as usize] as char);
+        s.push(HEX[(byte & 15) as usize] as char);
+    }
+    s
+}
+
+/// `prefix` followed by the lowercase hex of `bytes`, in one allocation.
+pub fn prefixed_hex(prefix: &str, bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(prefix.len() + bytes.len() * 2);
+    s.push_str(prefix);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
 }
 
 /// Wall-clock nanoseconds since the Unix epoch (0 if the clock is before 1970).
@@ -94,5 +130,22 @@ mod tests {
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(u, new_uuid_v4());
+        // Well past one refill of the pool: every id distinct, every one a v4 UUID.
+        let ids: std::collections::HashSet<String> = (0..200).map(|_| new_uuid_v4()).collect();
+        assert_eq!(ids.len(), 200);
+        for u in &ids {
+            let groups: Vec<usize> = u.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{u}");
+            assert!(
+                u.bytes()
+                    .all(|c| c == b'-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+        }
+    }
+
+    #[test]
+    fn prefixed_hex_is_prefix_then_hex() {
+        assert_eq!(prefixed_hex("sha256:", &[0x01, 0xfe]), "sha256:01fe");
+        assert_eq!(prefixed_hex("", &[]), "");
     }
 }
