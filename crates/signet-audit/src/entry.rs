@@ -189,19 +189,42 @@ pub fn seal_with_metadata(
     line.extend_from_slice(b",\"request_fingerprint\":");
     json::write_string(&draft.request_fingerprint, &mut line);
     line.extend_from_slice(b",\"ts_ns\":");
-    line.extend_from_slice(draft.ts_ns.to_string().as_bytes());
+    push_decimal(draft.ts_ns, &mut line);
     line.push(b'}');
 
     let hmac = key.mac(&[&line[..split], &line[split..]]);
-    let member = format!(",\"hmac\":\"{}\"", hmac.to_hex());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut member = [0u8; 74]; // ,"hmac":"<64 hex>"
+    member[..9].copy_from_slice(b",\"hmac\":\"");
+    for (i, b) in hmac.as_bytes().iter().enumerate() {
+        member[9 + 2 * i] = HEX[(b >> 4) as usize];
+        member[10 + 2 * i] = HEX[(b & 15) as usize];
+    }
+    member[73] = b'"';
     let hmac_member = split..split + member.len();
-    line.splice(split..split, member.into_bytes());
+    line.splice(split..split, member);
     line.push(b'\n');
     Ok(SealedLine {
         line,
         hmac,
         hmac_member,
     })
+}
+
+/// Appends the decimal digits of `n`.
+fn push_decimal(n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]
@@ -211,6 +234,15 @@ mod tests {
 
     fn key() -> HmacKey {
         HmacKey::from_hex("k1", &"ab".repeat(32)).expect("key")
+    }
+
+    #[test]
+    fn decimal_digits() {
+        for n in [0u64, 7, 10, 1_795_314_860_257_604_513, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(n, &mut out);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 
     #[test]

@@ -55,13 +55,34 @@ impl Number {
 
 impl From<u64> for Number {
     fn from(v: u64) -> Self {
-        Number(v.to_string())
+        Number(decimal(v, false))
     }
 }
 impl From<i64> for Number {
     fn from(v: i64) -> Self {
-        Number(v.to_string())
+        Number(decimal(v.unsigned_abs(), v < 0))
     }
+}
+
+/// The decimal text of `n` (with a minus sign when `negative`), without `fmt`.
+fn decimal(n: u64, negative: bool) -> String {
+    let mut digits = [0u8; 21];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        at -= 1;
+        digits[at] = b'-';
+    }
+    // Only ASCII digits and '-' were written.
+    String::from_utf8_lossy(&digits[at..]).into_owned()
 }
 
 impl From<&str> for Value {
@@ -377,6 +398,9 @@ struct Parser<'a> {
     /// The whole input is valid UTF-8 (checked once, word at a time), so strings need
     /// no check of their own; otherwise each string is checked, to report where.
     utf8: bool,
+    /// Keys of the objects being read, innermost last: each object uses the tail from
+    /// the length it found on entry, so no object allocates a key list of its own.
+    keys: Vec<Cow<'a, [u8]>>,
 }
 
 impl<'a> Parser<'a> {
@@ -386,6 +410,7 @@ impl<'a> Parser<'a> {
             i: 0,
             canonical: true,
             utf8: std::str::from_utf8(s).is_ok(),
+            keys: Vec::new(),
         }
     }
     fn err(&self, what: &'static str) -> ParseError {
@@ -482,13 +507,30 @@ impl<'a> Parser<'a> {
         let depth = self.enter(depth)?;
         self.i += 1; // '{'
         let mut map = Map::new();
-        let mut keys: Vec<Cow<'a, [u8]>> = Vec::with_capacity(16);
+        let base = self.keys.len();
+        let r = self.members(depth, build, &mut map, base, &mut spans, &mut nested);
+        self.keys.truncate(base);
+        let found = r?;
+        Ok((build.then_some(Value::Object(map)), found))
+    }
+
+    /// The members of the object whose `{` was just read, up to its `}`; its keys so far
+    /// are `self.keys[base..]`. Returns whether the `nested` member was found.
+    fn members(
+        &mut self,
+        depth: usize,
+        build: bool,
+        map: &mut Map,
+        base: usize,
+        spans: &mut Option<&mut Members<'a>>,
+        nested: &mut Option<(&[u8], &mut Members<'a>)>,
+    ) -> Result<bool, ParseError> {
         let mut seen: Option<HashSet<Cow<'a, [u8]>>> = None;
         let mut found = false;
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok((build.then_some(Value::Object(map)), false));
+            return Ok(false);
         }
         loop {
             self.ws();
@@ -507,6 +549,7 @@ impl<'a> Parser<'a> {
                 Cow::Borrowed(&self.s[content])
             };
             let kspan = kstart..self.i;
+            let keys = &self.keys[base..];
             if let Some(last) = keys.last()
                 && key.as_ref() <= last.as_ref()
             {
@@ -545,13 +588,13 @@ impl<'a> Parser<'a> {
             if let Some(v) = v {
                 map.insert(String::from_utf8_lossy(&key).into_owned(), v);
             }
-            keys.push(key);
+            self.keys.push(key);
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok((build.then_some(Value::Object(map)), found));
+                    return Ok(found);
                 }
                 _ => return Err(self.err("expected ',' or '}'")),
             }
@@ -910,6 +953,21 @@ fn decode_escaped(raw: &[u8]) -> Result<String, &'static str> {
         out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
     }
     String::from_utf8(out).map_err(|_| "invalid UTF-8 in string")
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    #[test]
+    fn integers_print_as_rust_prints_them() {
+        for v in [0u64, 1, 9, 10, 301, 1_795_314_860_257_604_513, u64::MAX] {
+            assert_eq!(Number::from(v).as_str(), v.to_string());
+        }
+        for v in [0i64, -1, 42, -301, i64::MIN, i64::MAX] {
+            assert_eq!(Number::from(v).as_str(), v.to_string());
+        }
+    }
 }
 
 #[cfg(test)]
