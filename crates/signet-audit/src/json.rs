@@ -289,32 +289,31 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
 /// Write a string literal with the canonical escapes.
 pub fn write_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
+    loop {
+        // Plain runs are copied whole; the scan stops exactly at the bytes escaped here.
+        let i = skip_plain(bytes, start);
         out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 15) as usize]);
-        } else {
-            out.extend_from_slice(esc);
+        let Some(&b) = bytes.get(i) else { break };
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 15) as usize]);
+            }
         }
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
@@ -1049,6 +1048,49 @@ mod tests {
             let mut n = 0;
             assert!(visit(bad.as_bytes(), &mut |_, _| n += 1).is_err(), "{bad}");
             assert_eq!(n, 0, "{bad}: tokens handed over for invalid text");
+        }
+    }
+
+    /// The run-copying writer escapes exactly as a byte-at-a-time writer does: every
+    /// ASCII character and some wider ones, alone, between plain runs of each length
+    /// around the eight-byte word, and next to each other.
+    #[test]
+    fn write_string_matches_a_byte_loop() {
+        fn naive(s: &str) -> Vec<u8> {
+            let mut out = vec![b'"'];
+            for &b in s.as_bytes() {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    0x08 => out.extend_from_slice(b"\\b"),
+                    0x0c => out.extend_from_slice(b"\\f"),
+                    0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                    _ => out.push(b),
+                }
+            }
+            out.push(b'"');
+            out
+        }
+        let mut chars: Vec<char> = (0u8..0x80).map(char::from).collect();
+        chars.extend(['\u{e9}', '\u{2028}', '\u{1f600}', '\u{ffff}']);
+        for &c in &chars {
+            for pad in 0..10 {
+                let run = "x".repeat(pad);
+                for s in [
+                    format!("{c}"),
+                    format!("{run}{c}"),
+                    format!("{c}{run}"),
+                    format!("{run}{c}{run}{c}"),
+                    format!("{c}{c}{run}"),
+                ] {
+                    let mut out = Vec::new();
+                    super::write_string(&s, &mut out);
+                    assert_eq!(out, naive(&s), "{s:?}");
+                }
+            }
         }
     }
 
