@@ -548,7 +548,7 @@ async fn unary(
     gw: &Gateway,
     mut facts: Facts,
     mut rparts: http::response::Parts,
-    rbody: Incoming,
+    rbody: upstream::UpstreamBody,
     mut inspectors: ResponseInspectors,
     deadline: Instant,
 ) -> Response<Body> {

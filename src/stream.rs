@@ -19,7 +19,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::BodyExt;
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
+
+use crate::upstream::UpstreamBody;
 use sha2::{Digest, Sha256};
 use signet_audit::json::{self, Map, Value};
 use signet_audit::util::to_hex;
@@ -42,7 +44,7 @@ pub fn respond(
     gw: Arc<Gateway>,
     facts: Facts,
     mut rparts: http::response::Parts,
-    rbody: Incoming,
+    rbody: UpstreamBody,
     inspectors: ResponseInspectors,
     is_sse: bool,
     deadline: Instant,
@@ -182,7 +184,7 @@ async fn pump(
     gw: Arc<Gateway>,
     mut facts: Facts,
     status: u16,
-    mut rbody: Incoming,
+    mut rbody: UpstreamBody,
     mut inspectors: ResponseInspectors,
     is_sse: bool,
     deadline: Instant,

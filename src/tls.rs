@@ -61,6 +61,8 @@ pub enum TlsError {
     Server(rustls::Error),
     #[error("TLS setup: {0}")]
     Setup(rustls::Error),
+    #[error("upstream address: {0}")]
+    Address(String),
 }
 
 /// The crypto provider for every TLS connection, in and out.

@@ -1,8 +1,8 @@
 //! The upstream side: a pooled keep-alive client, request rewriting and path joining.
 //!
 //! Guarantees:
-//! - Connections to the upstream are pooled and kept alive (hyper-util legacy client),
-//!   for `http://` and `https://` upstreams alike.
+//! - Connections to the upstream are pooled and kept alive ([`pool`]), for `http://`
+//!   and `https://` upstreams alike.
 //! - `https://` upstreams: rustls (ring provider, see [`crate::tls`]) through
 //!   hyper-rustls, HTTP/1.1 without ALPN. The certificate chain and the host name (the
 //!   URL's DNS name, or its IP address against IP SANs) are always verified, against the
@@ -28,9 +28,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::Full;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
-use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tower_service::Service;
 
 use crate::config::{Config, Upstream};
@@ -39,15 +38,44 @@ use crate::tls::{self, TlsError};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The pooled client.
-pub type Client = HyperClient<Connector, Full<Bytes>>;
+pub type Client = pool::Pool;
+
+pub mod pool;
+pub use pool::UpstreamBody;
 
 /// Builds the pooled client: TLS roots from `cfg` (see [`tls::upstream_roots`]) and the
 /// upstream connect timeout. Fails only on unusable TLS material.
 pub fn client(cfg: &Config) -> Result<Client, TlsError> {
     let https = cfg.upstream.scheme == http::uri::Scheme::HTTPS;
-    let roots = tls::upstream_roots(cfg.upstream_ca.as_deref(), https)?;
+    let connector = connector(
+        cfg.upstream_ca.as_deref(),
+        https,
+        cfg.upstream_connect_timeout,
+    )?;
+    let target = Uri::builder()
+        .scheme(cfg.upstream.scheme.clone())
+        .authority(cfg.upstream.authority.clone())
+        .path_and_query("/")
+        .build()
+        .map_err(|e| TlsError::Address(e.to_string()))?;
+    Ok(pool::Pool::new(
+        connector,
+        target,
+        256,
+        Duration::from_secs(90),
+    ))
+}
+
+/// The connector: TLS roots from `upstream_ca` or the system (when `https`), and
+/// `limit` over TCP connect plus TLS handshake.
+fn connector(
+    upstream_ca: Option<&std::path::Path>,
+    https: bool,
+    limit: Duration,
+) -> Result<Connector, TlsError> {
+    let roots = tls::upstream_roots(upstream_ca, https)?;
     let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(cfg.upstream_connect_timeout));
+    http.set_connect_timeout(Some(limit));
     http.set_nodelay(true);
     // The scheme decides below; hyper-rustls needs the TCP connector to accept https URIs.
     http.enforce_http(false);
@@ -56,14 +84,7 @@ pub fn client(cfg: &Config) -> Result<Client, TlsError> {
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    let connector = Connector {
-        inner,
-        limit: cfg.upstream_connect_timeout,
-    };
-    Ok(HyperClient::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .build(connector))
+    Ok(Connector { inner, limit })
 }
 
 /// The upstream connector: hyper-rustls (plain TCP for `http`, verified TLS for
