@@ -3,6 +3,9 @@
 # (proxy_pass with upstream keep-alive), signet 0.1.10 (Python, with its audit log) and
 # our gateway (default policy, fsync'd group-commit journal) with HMAC receipts, with
 # Ed25519 receipts, and with Ed25519 receipts plus signed checkpoints (--log-key).
+# For attribution only, `ours-ram` is ours-hmac with its audit log in RAM (/dev/shm,
+# where fdatasync returns at once): not durable, never a target, it shows what the
+# disk's fsync costs the durable setups.
 #
 # Installs what it needs (nginx and wrk with apt-get, oha with `cargo install --locked`,
 # a venv with signet-sign==0.1.10.1, reusing target/test-tools/venv when it has it),
@@ -22,6 +25,7 @@
 #
 # Environment: BENCH_DURATION (8), BENCH_ROUNDS (3), BENCH_OPEN_ROUNDS (2), BENCH_CONNS
 # (64), BENCH_WRK_THREADS (2), BENCH_LOG_KEY (1: include the checkpoint variant),
+# BENCH_RAM (1: include the ours-ram attribution setup when /dev/shm is a tmpfs),
 # BENCH_SSE_BYTES (1048576), BENCH_NO_OHA=1, BENCH_QUICK=1 (2 s, 1 round: a smoke run),
 # BENCH_DIR, BENCH_KEEP=1 (keep the directory), BENCH_OUT (also write the report
 # there), CARGO_TARGET_DIR, SIGNET_TEST_VENV.
@@ -35,6 +39,7 @@ OPEN_ROUNDS=${BENCH_OPEN_ROUNDS:-2}
 CONNS=${BENCH_CONNS:-64}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
 LOG_KEY=${BENCH_LOG_KEY:-1}
+RAM=${BENCH_RAM:-1}
 SSE_BYTES=${BENCH_SSE_BYTES:-1048576}
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then
     DURATION=2 ROUNDS=1 OPEN_ROUNDS=1
@@ -207,13 +212,16 @@ URL[signet-py]=http://127.0.0.1:$pport/v1/chat/completions
 "$signet" keys generate-ed25519 --out "$work/receipt.pem" >/dev/null
 "$signet" keys generate-ed25519 --out "$work/log.pem" >/dev/null
 
-# start_ours NAME UPSTREAM ARGS...: our gateway, default policy, fsync'd journal.
+# start_ours NAME UPSTREAM ARGS...: our gateway, default policy, fsync'd journal, its
+# audit log at LOG[NAME] (default $work/NAME.jsonl).
+declare -A LOG
 start_ours() {
     local name=$1 up=$2 port
     shift 2
     port=$(free_port)
+    LOG[$name]=${LOG[$name]:-$work/$name.jsonl}
     "$signet" serve --upstream "http://$up/v1" --host 127.0.0.1 --port "$port" \
-        --audit-log "$work/$name.jsonl" "$@" >"$work/$name.log" 2>&1 &
+        --audit-log "${LOG[$name]}" "$@" >"$work/$name.log" 2>&1 &
     PID[$name]=$!
     pids+=($!)
     URL[$name]=http://127.0.0.1:$port/v1/chat/completions
@@ -227,8 +235,16 @@ if [[ $LOG_KEY == 1 ]]; then
     ours+=(ours-ckpt)
 fi
 start_ours ours-sse "$SSE_UP"
+attrib=()
+if [[ $RAM == 1 && -d /dev/shm && $(stat -f -c %T /dev/shm) == tmpfs ]]; then
+    ramdir=$(mktemp -d /dev/shm/signet-bench.XXXXXX)
+    extra_dirs+=("$ramdir")
+    LOG[ours-ram]=$ramdir/ours-ram.jsonl
+    start_ours ours-ram "$UNARY_UP"
+    attrib=(ours-ram)
+fi
 
-setups=(direct nginx signet-py "${ours[@]}")
+setups=(direct nginx signet-py "${ours[@]}" "${attrib[@]}")
 for s in "${setups[@]}"; do wait_ok "$s" "${URL[$s]}"; done
 wait_ok ours-sse "${URL[ours-sse]}"
 
@@ -243,7 +259,7 @@ for s in "${ours[@]}"; do
     [[ $s != ours-hmac ]] || continue
     tr -d '\r' <"$work/$s.headers" | grep -i '^x-signet-receipt:' >"$work/$s.receipt"
     "$signet" receipt verify "$work/$s.receipt" --receipt-key "$work/receipt.pem.pub" \
-        --log "$work/$s.jsonl" >"$work/$s.receipt-check" 2>&1 \
+        --log "${LOG[$s]}" >"$work/$s.receipt-check" 2>&1 \
         || die "$s receipt does not verify: $(cat "$work/$s.receipt-check")"
 done
 post "${URL[ours-sse]}" "$work/stream.json" -o "$work/sse.body"
@@ -347,7 +363,7 @@ sum_field() {
 rate=""
 if [[ -n $oha_bin ]]; then
     rate=$(awk -v x="$(median closed ours-hmac rps)" 'BEGIN { printf "%d", x / 2 }')
-    open_setups=(direct nginx "${ours[@]}")
+    open_setups=(direct nginx "${ours[@]}" "${attrib[@]}")
     for ((r = 0; r < OPEN_ROUNDS; r++)); do
         say "open loop at $rate req/s, round $((r + 1))/$OPEN_ROUNDS"
         for s in $(rotated "$r" "${open_setups[@]}"); do
@@ -384,15 +400,15 @@ PY
 
 # Peak memory of our gateways, then stop them (flushing their journals) and verify.
 declare -A HWM RSS
-for s in "${ours[@]}" ours-sse; do
+for s in "${ours[@]}" ours-sse "${attrib[@]}"; do
     HWM[$s]=$(awk '/^VmHWM:/ { print $2 }' "/proc/${PID[$s]}/status")
     RSS[$s]=$(awk '/^VmRSS:/ { print $2 }' "/proc/${PID[$s]}/status")
 done
 declare -A ENTRIES
-for s in "${ours[@]}" ours-sse; do
+for s in "${ours[@]}" ours-sse "${attrib[@]}"; do
     kill -TERM "${PID[$s]}"
     wait "${PID[$s]}" 2>/dev/null || true
-    "$signet" audit verify --json "$work/$s.jsonl" >"$work/$s.verify" 2>&1 \
+    "$signet" audit verify --json "${LOG[$s]}" >"$work/$s.verify" 2>&1 \
         || die "$s: its audit log does not verify: $(head -c 500 "$work/$s.verify")"
     ENTRIES[$s]=$(sed -n 's/.*"entries":\([0-9]*\).*/\1/p' "$work/$s.verify")
 done
@@ -414,6 +430,10 @@ report=$work/report.txt
     done
     echo "  (proxy_cpu_us, upstr_cpu_us: user+system CPU time per request of the proxy's and the"
     echo "   upstream's processes during the run; the load generator takes the rest of the 2 cores)"
+    if ((${#attrib[@]})); then
+        echo "  (ours-ram: ours-hmac with its audit log in RAM, /dev/shm, where fdatasync returns at"
+        echo "   once; NOT durable, for attribution only: its gap to ours-hmac is the disk's fsync)"
+    fi
     echo
     ratio() { # A B TARGET LABEL
         awk -v a="$(median closed "$1" rps)" -v b="$(median closed "$2" rps)" -v t="$3" -v l="$4" \
@@ -427,6 +447,7 @@ report=$work/report.txt
     ratio ours-hmac signet-py 50 "ours-hmac / signet-py"
     ratio ours-ed25519 signet-py 50 "ours-ed25519 / signet-py"
     ratio nginx direct - "nginx / direct"
+    if ((${#attrib[@]})); then ratio ours-ram nginx - "ours-ram / nginx (no fsync)"; fi
     if [[ -n $rate ]]; then
         echo
         echo "open loop: oha -c$CONNS -q $rate --latency-correction -z ${DURATION}s (half of ours-hmac's closed-loop req/s), median of $OPEN_ROUNDS rounds"
@@ -438,7 +459,7 @@ report=$work/report.txt
                 -v bad="$(($(sum_field open "$s" non2xx) + $(sum_field open "$s" errors)))" \
                 'BEGIN { add = (p99 - d99) / 1000
                          printf "%-13s %10.0f %9.2f %9.2f %14s %8d\n", s, rps, p50 / 1000, p99 / 1000,
-                             (s == "direct" ? "-" : sprintf("%.2f%s", add, (s ~ /^ours/ ? (add < 1 ? " met" : " MISSED") : ""))), bad }'
+                             (s == "direct" ? "-" : sprintf("%.2f%s", add, (s ~ /^ours/ && s != "ours-ram" ? (add < 1 ? " met" : " MISSED") : ""))), bad }'
         done
         echo "  (target: p99 added over direct < 1 ms for our gateway)"
         echo "  (a response waits for its entry's fdatasync; bare fdatasync of one line in the"
@@ -455,7 +476,7 @@ report=$work/report.txt
                      d / 1000, mb / (d / 1e6), o / 1000, mb / (o / 1e6), (o - d) / 1000 / mb }'
     echo
     echo "our gateways: peak RSS (VmHWM) after all load, and their audit logs"
-    for s in "${ours[@]}" ours-sse; do
+    for s in "${ours[@]}" ours-sse "${attrib[@]}"; do
         awk -v s="$s" -v h="${HWM[$s]}" -v r="${RSS[$s]}" -v e="${ENTRIES[$s]}" \
             'BEGIN { printf "  %-13s VmHWM %6.1f MB (VmRSS %5.1f MB) %s; log verifies OK, %d entries\n",
                      s, h / 1024, r / 1024, (h / 1024 < 64 ? "target < 64 MB met" : "target < 64 MB MISSED"), e }'

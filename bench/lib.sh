@@ -22,10 +22,12 @@ free_port() {
 }
 
 pids=()
+extra_dirs=() # more directories to remove at exit (e.g. under /dev/shm)
 bench_cleanup() {
-    local p
+    local p d
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for d in "${extra_dirs[@]}"; do rm -rf "$d"; done
     if [[ ${KEEP_WORK:-0} == 1 ]]; then say "kept $work"; else rm -rf "$work"; fi
 }
 
