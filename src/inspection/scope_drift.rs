@@ -156,6 +156,13 @@ impl Inspector for DriftInspector {
     }
 
     fn finish(&mut self) -> Result<(), Refusal> {
+        // Every match the feeds found was decided already unless one was deferred: a
+        // verdict differs between the last scan and an earlier one only where the
+        // earlier one deferred, and no text came since. So only a deferral needs the
+        // final scan (`finish_needs_a_scan_only_after_a_deferral` checks this).
+        if !self.deferred {
+            return Ok(());
+        }
         self.scan(true)
     }
 
@@ -374,6 +381,94 @@ mod tests {
         assert!(run(Level::Unclass, &refs).is_some());
         // Ends with a marker: decided at finish.
         assert!(run(Level::Unclass, &["the end: SECRET"]).is_some());
+    }
+
+    /// Finishing without a scan when nothing was deferred gives the verdict a full
+    /// final scan gives, over texts built from marker fragments, near-misses and
+    /// look-alikes, cut into chunks at every kind of place.
+    #[test]
+    fn finish_needs_a_scan_only_after_a_deferral() {
+        const PIECES: &[&str] = &[
+            "SECRET",
+            "secret",
+            "(C)",
+            "(C",
+            "C)",
+            "Copyright ",
+            " 2024",
+            "(S)",
+            "(TS//SCI)",
+            "TOP ",
+            "SECRET//",
+            "NOFORN",
+            "x",
+            " ",
+            "ARY",
+            "(",
+            ")",
+            "\u{e9}",
+            "\u{200b}",
+            "CUI",
+            "(U)",
+            "FOUO",
+            "ｓｅｃｒｅｔ",
+            "//",
+            "s",
+            ".\n",
+        ];
+        let check = ScopeDrift::new(ScopeDriftSettings::default());
+        let ctx = InspectCtx {
+            classification: Level::Unclass,
+            max_tokens: None,
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut fired, mut deferred) = (0, 0);
+        for _ in 0..20_000 {
+            let text: String = (0..1 + next(6))
+                .map(|_| PIECES[next(PIECES.len())])
+                .collect();
+            let chars: Vec<char> = text.chars().collect();
+            let mut cuts: Vec<usize> = (0..next(4)).map(|_| next(chars.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([chars.len()]) {
+                chunks.push(chars[at..c].iter().collect::<String>());
+                at = c;
+            }
+            let mut shortcut = check.inspector(&ctx);
+            let mut full = check.inspector(&ctx);
+            let mut refused = None;
+            for c in &chunks {
+                let (a, b) = (shortcut.feed(c).is_err(), full.feed(c).is_err());
+                assert_eq!(a, b);
+                if a {
+                    refused = Some(true);
+                    break;
+                }
+            }
+            if refused.is_some() {
+                fired += 1;
+                continue;
+            }
+            deferred += usize::from(shortcut.deferred);
+            assert_eq!(
+                shortcut.finish().is_err(),
+                full.scan(true).is_err(),
+                "{chunks:?}"
+            );
+        }
+        // The texts exercise both branches.
+        assert!(
+            fired > 1000 && deferred > 1000,
+            "fired {fired}, deferred {deferred}"
+        );
     }
 
     #[test]
