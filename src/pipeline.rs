@@ -4,7 +4,8 @@
 //! Guarantees:
 //! - Exactly one terminal audit entry per request, on every path: each refusal, body
 //!   too large, malformed body, upstream failure, inspection abort, client disconnect,
-//!   a panic inside a check (caught by the task boundary in [`handle`]).
+//!   a panic inside a check (caught where [`handle`] polls the request). A request
+//!   whose client goes away runs on to its terminal entry on its own task.
 //! - A refused request never reaches the upstream: the body is held (bounded by the
 //!   body cap) until admission has passed.
 //! - Fail closed: while the journal cannot write, nothing is forwarded (503); a unary
@@ -12,8 +13,12 @@
 //! - Streamed responses (SSE, or anything when no inspector runs) go out as they are
 //!   inspected; their entry is committed at the end ([`crate::stream`]).
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -175,11 +180,13 @@ pub async fn handle(
         meta: Map::new(),
         started: Instant::now(),
     };
-    let task = tokio::spawn(run(gw.clone(), req, facts.clone()));
+    let task = Detached {
+        fut: Some(Box::pin(run(gw.clone(), req, facts.clone()))),
+    };
     let resp = match task.await {
         Ok(r) => r,
-        Err(e) => {
-            tracing::error!(entry_id = %facts.entry_id, panic = e.is_panic(), "request task failed");
+        Err(_) => {
+            tracing::error!(entry_id = %facts.entry_id, panic = true, "request task failed");
             let mut extra = Map::new();
             extra.insert("finish_reason".into(), "internal_error".into());
             let d = facts.draft(
@@ -195,6 +202,52 @@ pub async fn handle(
     gw.metrics
         .request(resp.status().as_u16(), facts.started.elapsed());
     resp
+}
+
+/// One request's pipeline, polled in place by its connection's task (no task of its
+/// own while the client is there). If the connection goes first (hyper drops the
+/// service future), what is left of the request goes on as its own task, so it still
+/// reaches its terminal entry. A panic while polling is caught and handed back, as a
+/// task boundary would.
+struct Detached {
+    fut: Option<Pin<Box<dyn Future<Output = Response<Body>> + Send>>>,
+}
+
+impl Future for Detached {
+    type Output = std::thread::Result<Response<Body>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(fut) = self.fut.as_mut() else {
+            // Already finished: hyper does not poll a completed future again.
+            return Poll::Pending;
+        };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(r)) => {
+                self.fut = None;
+                Poll::Ready(Ok(r))
+            }
+            Err(panic) => {
+                self.fut = None;
+                Poll::Ready(Err(panic))
+            }
+        }
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        // Unfinished: the client went away. The request runs on by itself (outside a
+        // runtime, only while shutting down, there is nothing left to run it).
+        if let Some(fut) = self.fut.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = fut.await;
+            });
+        }
+    }
 }
 
 /// Commits a refusal entry and builds the client's error response with its receipt.
@@ -681,6 +734,46 @@ mod tests {
 
     use super::*;
     use crate::admission::{AdmissionCheck, AdmissionState, Request as AdmissionRequest};
+
+    /// A request whose connection goes away mid-flight still runs to its end, on its
+    /// own task; until then it ran in place.
+    #[tokio::test]
+    async fn a_dropped_request_runs_on_to_its_end() {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut d = Box::pin(Detached {
+            fut: Some(Box::pin(async move {
+                let _ = started_tx.send(());
+                let _ = go_rx.await;
+                let _ = done_tx.send(());
+                Response::new(body::full(Bytes::new()))
+            })),
+        });
+        let polled = std::future::poll_fn(|cx| Poll::Ready(d.as_mut().poll(cx).is_pending())).await;
+        assert!(polled, "waiting for go");
+        started_rx.await.expect("it started in place");
+        drop(d);
+        go_tx.send(()).expect("the detached request still listens");
+        tokio::time::timeout(std::time::Duration::from_secs(5), done_rx)
+            .await
+            .expect("ran on within 5 s")
+            .expect("and reached its end");
+    }
+
+    /// A panic inside the request is caught where it is polled and handed back.
+    #[tokio::test]
+    async fn a_panic_while_polling_is_handed_back() {
+        let d = Detached {
+            fut: Some(Box::pin(async {
+                if std::hint::black_box(true) {
+                    panic!("inside the pipeline");
+                }
+                Response::new(body::full(Bytes::new()))
+            })),
+        };
+        assert!(d.await.is_err());
+    }
 
     struct Boom;
 
