@@ -300,10 +300,8 @@ mod tests {
                             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                                 break i + 4;
                             }
-                            let mut chunk = [0u8; 4096];
-                            match s.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            if !read_more(&mut s, &mut buf).await {
+                                return;
                             }
                         };
                         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
@@ -316,10 +314,8 @@ mod tests {
                             })
                             .unwrap_or(0);
                         while buf.len() < head_end + len {
-                            let mut chunk = [0u8; 4096];
-                            match s.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            if !read_more(&mut s, &mut buf).await {
+                                return;
                             }
                         }
                         buf.drain(..head_end + len);
@@ -358,6 +354,18 @@ mod tests {
             addr,
             accepted,
             lines,
+        }
+    }
+
+    /// Reads what the socket has into `buf`; false at end of stream or on error.
+    async fn read_more(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                true
+            }
         }
     }
 

@@ -189,7 +189,7 @@ pub fn seal_with_metadata(
     line.extend_from_slice(b",\"request_fingerprint\":");
     json::write_string(&draft.request_fingerprint, &mut line);
     line.extend_from_slice(b",\"ts_ns\":");
-    push_decimal(draft.ts_ns, &mut line);
+    crate::util::push_decimal(draft.ts_ns, &mut line);
     line.push(b'}');
 
     let hmac = key.mac(&[&line[..split], &line[split..]]);
@@ -211,22 +211,6 @@ pub fn seal_with_metadata(
     })
 }
 
-/// Appends the decimal digits of `n`.
-fn push_decimal(n: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,15 +218,6 @@ mod tests {
 
     fn key() -> HmacKey {
         HmacKey::from_hex("k1", &"ab".repeat(32)).expect("key")
-    }
-
-    #[test]
-    fn decimal_digits() {
-        for n in [0u64, 7, 10, 1_795_314_860_257_604_513, u64::MAX] {
-            let mut out = Vec::new();
-            push_decimal(n, &mut out);
-            assert_eq!(out, n.to_string().into_bytes());
-        }
     }
 
     #[test]

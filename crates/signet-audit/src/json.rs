@@ -55,34 +55,13 @@ impl Number {
 
 impl From<u64> for Number {
     fn from(v: u64) -> Self {
-        Number(decimal(v, false))
+        Number(crate::util::decimal(v, false))
     }
 }
 impl From<i64> for Number {
     fn from(v: i64) -> Self {
-        Number(decimal(v.unsigned_abs(), v < 0))
+        Number(crate::util::decimal(v.unsigned_abs(), v < 0))
     }
-}
-
-/// The decimal text of `n` (with a minus sign when `negative`), without `fmt`.
-fn decimal(n: u64, negative: bool) -> String {
-    let mut digits = [0u8; 21];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if negative {
-        at -= 1;
-        digits[at] = b'-';
-    }
-    // Only ASCII digits and '-' were written.
-    String::from_utf8_lossy(&digits[at..]).into_owned()
 }
 
 impl From<&str> for Value {

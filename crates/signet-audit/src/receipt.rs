@@ -374,7 +374,7 @@ impl Receipt {
 
     /// Appends the header value to `out` (no `fmt` machinery: this runs per request).
     fn write_value(&self, out: &mut String) {
-        let num = |out: &mut String, n: u64| out.push_str(itoa_u64(n).as_str());
+        let num = |out: &mut String, n: u64| out.push_str(&crate::util::decimal(n, false));
         out.push_str("signet=");
         out.push_str(VERSION);
         out.push_str("; alg=");
@@ -411,36 +411,6 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
         out.push(HEX[(b >> 4) as usize] as char);
         out.push(HEX[(b & 15) as usize] as char);
-    }
-}
-
-/// Decimal digits of `n`.
-fn itoa_u64(n: u64) -> ItoaBuf {
-    let mut buf = ItoaBuf {
-        bytes: [0; 20],
-        start: 20,
-    };
-    let mut n = n;
-    loop {
-        buf.start -= 1;
-        buf.bytes[buf.start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf
-}
-
-struct ItoaBuf {
-    bytes: [u8; 20],
-    start: usize,
-}
-
-impl ItoaBuf {
-    fn as_str(&self) -> &str {
-        // Only ASCII digits were written.
-        std::str::from_utf8(&self.bytes[self.start..]).unwrap_or("0")
     }
 }
 

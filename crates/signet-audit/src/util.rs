@@ -89,6 +89,33 @@ pub fn new_uuid_v4() -> String {
     s
 }
 
+/// Appends the decimal digits of `n` to `out` (no `fmt`: this runs for every entry).
+pub fn push_decimal(n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// The decimal digits of `n`, with a minus sign when `negative`.
+pub fn decimal(n: u64, negative: bool) -> String {
+    let mut out = Vec::with_capacity(21);
+    if negative {
+        out.push(b'-');
+    }
+    push_decimal(n, &mut out);
+    // Only ASCII digits and '-' were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// `prefix` followed by the lowercase hex of `bytes`, in one allocation.
 pub fn prefixed_hex(prefix: &str, bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -140,6 +167,17 @@ mod tests {
                 u.bytes()
                     .all(|c| c == b'-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
             );
+        }
+    }
+
+    #[test]
+    fn decimals_print_as_rust_prints_them() {
+        for n in [0u64, 7, 10, 301, 1_795_314_860_257_604_513, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(n, &mut out);
+            assert_eq!(out, n.to_string().into_bytes());
+            assert_eq!(decimal(n, false), n.to_string());
+            assert_eq!(decimal(n, true), format!("-{n}"));
         }
     }
 
