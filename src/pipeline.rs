@@ -689,12 +689,8 @@ async fn unary(
         "finish_reason".into(),
         split.finish_reason.as_deref().unwrap_or("end").into(),
     );
+    let decision = facts.completed_decision();
     let meta = std::mem::take(&mut facts.meta);
-    let decision = if meta.contains_key("redactions") {
-        Decision::Redact
-    } else {
-        Decision::Allow
-    };
     let d = facts.draft_with_meta(
         meta,
         "pipeline.complete",

@@ -20,8 +20,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
-
-use crate::upstream::UpstreamBody;
 use sha2::{Digest, Sha256};
 use signet_audit::json::{self, Map, Value};
 use signet_audit::util::to_hex;
@@ -34,6 +32,7 @@ use crate::inspection::sse::{SseEvent, SseSplitter};
 use crate::inspection::text::{Split, split_for_inspection};
 use crate::pipeline::{Facts, Gateway};
 use crate::respond;
+use crate::upstream::UpstreamBody;
 
 /// Largest single SSE event accepted from the upstream.
 const MAX_EVENT: usize = 1 << 20;
