@@ -144,14 +144,73 @@ impl Drop for Unmount {
     }
 }
 
+/// Sends a request every 200 ms until one is answered 200 (at most 30 tries); the
+/// last status.
+async fn status_once_recovered(g: &gwt::Gateway) -> u16 {
+    let mut status = 0;
+    for _ in 0..30 {
+        status = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}")
+            .await
+            .status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    status
+}
+
+/// The log holds the `journal_available` entry that records an outage and how many
+/// requests were refused during it.
+fn assert_outage_recorded(log: &std::path::Path) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let recovery = text
+        .lines()
+        .find(|l| l.contains("\"event\":\"journal_available\""))
+        .expect("outage recorded in the chain");
+    assert!(
+        recovery.contains("\"refused_while_unavailable\":"),
+        "{recovery}"
+    );
+}
+
+/// A scratch directory with a file system mounted at `mnt`; unmounted, then removed,
+/// on drop (fields drop in this order).
+struct Mounted {
+    mnt: std::path::PathBuf,
+    _unmount: Unmount,
+    _keep: tempfile::TempDir,
+}
+
+impl Mounted {
+    fn new(mount: impl FnOnce(&std::path::Path, &std::path::Path)) -> Mounted {
+        let keep = tempfile::tempdir().unwrap();
+        let mnt = keep.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        mount(keep.path(), &mnt);
+        Mounted {
+            _unmount: Unmount(mnt.clone()),
+            mnt,
+            _keep: keep,
+        }
+    }
+
+    /// A tmpfs of `size`.
+    fn tmpfs(size: &str) -> Mounted {
+        Mounted::new(|_, mnt| mount_tmpfs(mnt, size))
+    }
+
+    /// A fresh ext4 in an image file next to the mount point.
+    fn ext4() -> Mounted {
+        Mounted::new(|dir, mnt| mount_ext4(&dir.join("fs.img"), mnt))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn disk_full_fails_closed_and_recovers_when_space_returns() {
     let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
-    let keep = tempfile::tempdir().unwrap();
-    let mnt = keep.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    mount_tmpfs(&mnt, "48k");
-    let _unmount = Unmount(mnt.clone());
+    let fs = Mounted::tmpfs("48k");
+    let mnt = fs.mnt.clone();
     let log = mnt.join("audit.jsonl");
     let log_s = log.to_str().unwrap().to_owned();
     let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
@@ -189,29 +248,12 @@ async fn disk_full_fails_closed_and_recovers_when_space_returns() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut status = 0;
-    for _ in 0..30 {
-        status = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}")
-            .await
-            .status;
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let status = status_once_recovered(&g).await;
     assert_eq!(
         status, 200,
         "the gateway did not recover when space returned"
     );
-    let text = std::fs::read_to_string(&log).unwrap();
-    let recovery = text
-        .lines()
-        .find(|l| l.contains("\"event\":\"journal_available\""))
-        .expect("outage recorded in the chain");
-    assert!(
-        recovery.contains("\"refused_while_unavailable\":"),
-        "{recovery}"
-    );
+    assert_outage_recorded(&log);
     drop(g);
     let (code, out) = verify(&log);
     assert_eq!(code, Some(0), "log must verify after recovery: {out}");
@@ -227,11 +269,8 @@ async fn disk_full_fails_closed_and_recovers_when_space_returns() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_phase_leaves_no_forwarded_request_unaudited_on_disk_full() {
     let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
-    let keep = tempfile::tempdir().unwrap();
-    let mnt = keep.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    mount_tmpfs(&mnt, "48k");
-    let _unmount = Unmount(mnt.clone());
+    let fs = Mounted::tmpfs("48k");
+    let mnt = fs.mnt.clone();
     let log = mnt.join("audit.jsonl");
     let log_s = log.to_str().unwrap().to_owned();
     let g = gwt::start(
@@ -320,11 +359,8 @@ impl Drop for Mutable {
 #[tokio::test(flavor = "multi_thread")]
 async fn read_only_journal_fails_closed_and_recovers_when_writable_again() {
     let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
-    let keep = tempfile::tempdir().unwrap();
-    let mnt = keep.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    mount_ext4(&keep.path().join("fs.img"), &mnt);
-    let _unmount = Unmount(mnt.clone());
+    let fs = Mounted::ext4();
+    let mnt = fs.mnt.clone();
     let log = mnt.join("audit.jsonl");
     let log_s = log.to_str().unwrap().to_owned();
     let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
@@ -373,27 +409,10 @@ async fn read_only_journal_fails_closed_and_recovers_when_writable_again() {
     );
     // Writable again: the running gateway recovers without a restart.
     run("chattr", &["-i".as_ref(), log.as_os_str()]);
-    let mut status = 0;
-    for _ in 0..30 {
-        status = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}")
-            .await
-            .status;
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let status = status_once_recovered(&g).await;
     assert_eq!(status, 200, "the gateway did not recover once writable");
     assert_eq!(up.hits(), hits + 1);
-    let text = std::fs::read_to_string(&log).unwrap();
-    let recovery = text
-        .lines()
-        .find(|l| l.contains("\"event\":\"journal_available\""))
-        .expect("outage recorded in the chain");
-    assert!(
-        recovery.contains("\"refused_while_unavailable\":"),
-        "{recovery}"
-    );
+    assert_outage_recorded(&log);
     let mut g = g;
     assert_eq!(g.stop(), Some(0));
     let (code, out) = verify(&log);

@@ -934,9 +934,7 @@ fn decode_escaped(raw: &[u8]) -> Result<String, &'static str> {
 }
 
 #[cfg(test)]
-mod number_tests {
-    use super::*;
-
+mod tests {
     #[test]
     fn integers_print_as_rust_prints_them() {
         for v in [0u64, 1, 9, 10, 301, 1_795_314_860_257_604_513, u64::MAX] {
@@ -946,10 +944,6 @@ mod number_tests {
             assert_eq!(Number::from(v).as_str(), v.to_string());
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
 
     fn tokens_of(v: &Value, out: &mut Vec<Token<'static>>) {
         match v {
