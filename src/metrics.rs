@@ -1,5 +1,5 @@
-//! Prometheus metrics: requests by status, decisions by check, journal appends and
-//! batch sizes, request latency.
+//! Prometheus metrics: requests by status, decisions by check, connections by serving
+//! thread, journal appends and batch sizes, request latency.
 //!
 //! Guarantees: recording is lock-free on the hot path except for the per-check decision
 //! map (a short mutex, bounded by the number of checks); label values come from a
@@ -26,6 +26,9 @@ pub struct Metrics {
     latency_sum_us: AtomicU64,
     /// By check name, then decision (allocates only the first time a check decides).
     decisions: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
+    /// Connections handed to each serving thread (by thread index; per connection, not
+    /// per request).
+    connections: Mutex<Vec<u64>>,
 }
 
 impl Metrics {
@@ -40,6 +43,25 @@ impl Metrics {
             .unwrap_or(LATENCY_US.len());
         self.latency[i].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Declares `n` serving threads, so each is listed even before its first connection.
+    pub fn serving_threads(&self, n: usize) {
+        if let Ok(mut c) = self.connections.lock()
+            && c.len() < n
+        {
+            c.resize(n, 0);
+        }
+    }
+
+    /// Records one connection handed to serving thread `thread`.
+    pub fn connection(&self, thread: usize) {
+        if let Ok(mut c) = self.connections.lock() {
+            if c.len() <= thread {
+                c.resize(thread + 1, 0);
+            }
+            c[thread] += 1;
+        }
     }
 
     /// Records the decision of the check that settled a request.
@@ -82,6 +104,18 @@ impl Metrics {
                         "signet_decisions_total{{check=\"{check}\",decision=\"{decision}\"}} {n}"
                     );
                 }
+            }
+        }
+        if let Ok(c) = self.connections.lock()
+            && !c.is_empty()
+        {
+            let _ = writeln!(
+                s,
+                "# HELP signet_connections_total Connections accepted, by the serving thread they went to."
+            );
+            let _ = writeln!(s, "# TYPE signet_connections_total counter");
+            for (i, n) in c.iter().enumerate() {
+                let _ = writeln!(s, "signet_connections_total{{thread=\"{i}\"}} {n}");
             }
         }
         let _ = writeln!(
@@ -154,5 +188,29 @@ impl Metrics {
         let _ = writeln!(s, "# TYPE signet_journal_healthy gauge");
         let _ = writeln!(s, "signet_journal_healthy {}", u8::from(journal_healthy));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_listed_by_serving_thread() {
+        let m = Metrics::default();
+        let stats = WriterStats::default();
+        assert!(!m.render(&stats, true).contains("signet_connections_total"));
+        m.serving_threads(3);
+        m.connection(0);
+        m.connection(2);
+        m.connection(2);
+        let text = m.render(&stats, true);
+        for line in [
+            "signet_connections_total{thread=\"0\"} 1",
+            "signet_connections_total{thread=\"1\"} 0",
+            "signet_connections_total{thread=\"2\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
     }
 }

@@ -822,10 +822,11 @@ mod tests {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(crate::server::serve(
+        tokio::spawn(crate::server::serve_threads(
             gw,
             listener,
             None,
+            2,
             std::future::pending(),
         ));
         let c = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())

@@ -211,11 +211,14 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 /// the policy from it.
 pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
     init_logging(cfg.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // Signals, reloads, anchoring and the accept loop; connections are served by
+    // `cfg.workers` threads of their own (see `server::serve_threads`).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::CANT_CREATE, format!("runtime: {e}")))?;
     let listen = cfg.listen;
+    let workers = cfg.workers;
     let tls = listener_tls(&cfg)?;
     let (gw, writer) = build(cfg)?;
     rt.block_on(async move {
@@ -230,7 +233,9 @@ pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
             tokio::spawn(crate::reload::on_sighup(gw.clone(), source, hup));
         }
         announce(&gw, listener.local_addr().unwrap_or(listen), tls.is_some());
-        crate::server::serve(gw.clone(), listener, tls, stop).await;
+        crate::server::serve_threads(gw.clone(), listener, tls, workers, stop)
+            .await
+            .map_err(|e| Failure::new(exit::CANT_CREATE, format!("serving threads: {e}")))?;
         drop(gw);
         Ok::<(), Failure>(())
     })?;
@@ -270,6 +275,7 @@ pub fn announce(gw: &Gateway, addr: SocketAddr, tls: bool) {
         admission_checks = policy.admission.len(),
         inspection_checks = policy.inspection.len(),
         shadow = gw.cfg.shadow,
+        serving_threads = gw.cfg.workers,
         "signet gateway started"
     );
 }

@@ -12,12 +12,15 @@
 //!   neither stall the accept loop nor reach the pipeline.
 //! - `/healthz`, `/readyz`, `/version`, `/metrics` are answered here, never forwarded,
 //!   and write no audit entry. Everything else goes through [`crate::pipeline`].
+//! - Connections are served by a fixed set of threads, each with a single-threaded
+//!   runtime, and handed to them in turn as they are accepted ([`serve_threads`]).
 //! - On shutdown the listener closes first, in-flight requests finish (bounded by the
 //!   request timeout), then the caller flushes the journal.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -190,48 +193,44 @@ async fn opening_arrives(stream: &tokio::net::TcpStream, limit: Duration) -> boo
     }
 }
 
-/// Accepts connections until `shutdown` resolves, then drains in-flight requests.
-/// With `tls`, every connection must complete a TLS handshake first.
-pub async fn serve(
+/// What serving a connection needs: the gateway, hyper's connection builder (HTTP/1.1
+/// keep-alive and HTTP/2, with the header timeout and size limit) and the TLS acceptor.
+#[derive(Clone)]
+struct Conns {
     gw: Arc<Gateway>,
-    listener: TcpListener,
+    builder: Arc<auto::Builder<TokioExecutor>>,
     tls: Option<TlsAcceptor>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(gw.cfg.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEAD_BYTES as u32);
-    let builder = Arc::new(builder);
-    let handshake_limit = gw.cfg.header_read_timeout;
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+}
+
+impl Conns {
+    fn new(gw: Arc<Gateway>, tls: Option<TlsAcceptor>) -> Conns {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(gw.cfg.header_read_timeout)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(MAX_HEAD_BYTES as u32);
+        Conns {
+            gw,
+            builder: Arc::new(builder),
+            tls,
+        }
+    }
+
+    /// Serves one accepted connection on a task of its own, on the current runtime.
+    /// `watcher` was taken when the connection was accepted, so a shutdown during the
+    /// handshake still drains it.
+    fn spawn(&self, stream: tokio::net::TcpStream, peer: SocketAddr, watcher: Watcher) {
         let _ = stream.set_nodelay(true);
-        // Subscribed now, so a shutdown during the handshake still drains this one.
-        let watcher = graceful.watcher();
-        let (gw, builder) = (gw.clone(), builder.clone());
-        match &tls {
+        let (gw, builder) = (self.gw.clone(), self.builder.clone());
+        let limit = gw.cfg.header_read_timeout;
+        match &self.tls {
             None => {
-                let limit = gw.cfg.header_read_timeout;
                 tokio::spawn(async move {
                     if opening_arrives(&stream, limit).await {
                         serve_connection(builder, watcher, TokioIo::new(stream), gw, peer, false)
@@ -244,7 +243,7 @@ pub async fn serve(
             Some(acceptor) => {
                 let handshake = acceptor.accept(stream);
                 tokio::spawn(async move {
-                    match tokio::time::timeout(handshake_limit, handshake).await {
+                    match tokio::time::timeout(limit, handshake).await {
                         Ok(Ok(s)) => {
                             serve_connection(builder, watcher, TokioIo::new(s), gw, peer, true)
                                 .await;
@@ -258,12 +257,127 @@ pub async fn serve(
             }
         }
     }
-    drop(listener);
-    let drain = gw.cfg.request_timeout + Duration::from_secs(1);
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish before the drain timeout");
+
+    /// Waits for the connections `graceful` watches to finish, at most the request
+    /// timeout plus a second.
+    async fn drain(&self, graceful: GracefulShutdown) {
+        let drain = self.gw.cfg.request_timeout + Duration::from_secs(1);
+        if tokio::time::timeout(drain, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests did not finish before the drain timeout");
+        }
     }
+}
+
+/// The next accepted connection, or `None` once `shutdown` has resolved. A failed
+/// accept (out of file descriptors, say) is logged and retried after 50 ms.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &mut Pin<&mut impl Future<Output = ()>>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => return Some(x),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.as_mut() => return None,
+        }
+    }
+}
+
+/// One serving thread: its runtime and the channel that hands it connections.
+struct Worker {
+    tx: tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Accepts connections until `shutdown` resolves and serves them on `threads` threads,
+/// each running a single-threaded runtime of its own. A connection, its requests, their
+/// upstream connections and their timers stay on one thread: no work stealing, and the
+/// only wake-up that crosses threads within a request is the journal's. The listener
+/// accepts on the current runtime and hands connections to the threads in turn. At
+/// shutdown the listener closes first, then every thread drains its own connections
+/// (at most the request timeout plus a second), and this returns when all have
+/// stopped. Fails only if a thread or runtime cannot be created.
+pub async fn serve_threads(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    threads: usize,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let threads = threads.max(1);
+    gw.metrics.serving_threads(threads);
+    let conns = Conns::new(gw, tls);
+    let mut workers = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let conns = conns.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("signet-serve-{i}"))
+            .spawn(move || {
+                rt.block_on(async move {
+                    let graceful = GracefulShutdown::new();
+                    while let Some((stream, peer)) = rx.recv().await {
+                        match tokio::net::TcpStream::from_std(stream) {
+                            Ok(s) => conns.spawn(s, peer, graceful.watcher()),
+                            Err(e) => tracing::warn!(%peer, error = %e, "cannot serve an accepted connection"),
+                        }
+                    }
+                    conns.drain(graceful).await;
+                });
+            })?;
+        workers.push(Worker { tx, thread });
+    }
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut next = 0;
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
+        match stream.into_std() {
+            Ok(s) => {
+                // A thread that is gone (it panicked) is skipped: the connection goes
+                // to the next one that still takes connections.
+                let mut item = Some((s, peer));
+                for _ in 0..threads {
+                    let Some(conn) = item.take() else { break };
+                    let i = next % threads;
+                    next = next.wrapping_add(1);
+                    match workers[i].tx.send(conn) {
+                        Ok(()) => conns.gw.metrics.connection(i),
+                        Err(back) => item = Some(back.0),
+                    }
+                }
+                if item.is_some() {
+                    tracing::error!("no serving thread is left: stopping");
+                    break;
+                }
+            }
+            Err(e) => tracing::warn!(%peer, error = %e, "cannot hand an accepted connection over"),
+        }
+    }
+    drop(listener);
+    let joins: Vec<_> = workers
+        .into_iter()
+        .map(|w| {
+            drop(w.tx);
+            w.thread
+        })
+        .collect();
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in joins {
+            if t.join().is_err() {
+                tracing::error!("a serving thread panicked");
+            }
+        }
+    })
+    .await;
+    Ok(())
 }

@@ -468,6 +468,61 @@ async fn sigterm_drains_and_exits_cleanly_with_a_verifiable_log() {
     assert_log_ok(&g);
 }
 
+/// Connections go to the serving threads in turn, and at SIGTERM every thread drains
+/// the requests it has in flight before the journal is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_serving_thread_takes_connections_and_drains_at_sigterm() {
+    let up = gwt::upstream(|_| {
+        let mut r = Reply::json(OK_BODY);
+        r.delay = Duration::from_millis(400);
+        r
+    })
+    .await;
+    let g = gwt::start(&up.url(), &[("SIGNET_WORKERS", "3")], None);
+    let inflight: Vec<_> = (0..6)
+        .map(|_| {
+            let url = g.url("/v1/x");
+            tokio::spawn(async move { gwt::send("POST", &url, &[ALICE], CHAT.as_bytes()).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let m = gwt::send("GET", &g.url("/metrics"), &[], b"").await.text();
+    let per_thread: Vec<u64> = (0..3)
+        .map(|t| {
+            let key = format!("signet_connections_total{{thread=\"{t}\"}} ");
+            m.lines()
+                .find_map(|l| l.strip_prefix(&key))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} in {m}"))
+        })
+        .collect();
+    let (lo, hi) = (per_thread.iter().min(), per_thread.iter().max());
+    assert!(
+        lo >= Some(&2) && hi.zip(lo).is_some_and(|(h, l)| h - l <= 1),
+        "connections handed out in turn: {per_thread:?}"
+    );
+    assert!(!m.contains("thread=\"3\""), "three threads: {m}");
+    let (code, g) = tokio::task::spawn_blocking(move || {
+        let mut g = g;
+        (g.stop(), g)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{}", g.stderr.lock().unwrap());
+    for r in inflight {
+        let r = r.await.unwrap();
+        assert_eq!(
+            r.status,
+            200,
+            "every in-flight request finishes: {}",
+            r.text()
+        );
+    }
+    assert_eq!(up.hits(), 6);
+    assert_eq!(g.lines().len(), 6);
+    assert_log_ok(&g);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn shadow_mode_lets_refusals_through_and_records_them() {
     let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;

@@ -69,7 +69,12 @@ async fn https_upstream_with_private_ca_is_verified_and_pooled() {
     let ca_file = tlst::write(dir.path(), "ca.pem", &ca.pem);
     let g = gwt::start(
         &format!("{}/v1", up.url()),
-        &[("SIGNET_UPSTREAM_CA", ca_file.to_str().unwrap())],
+        // One serving thread: upstream connections are pooled per thread, and each of
+        // the three requests below comes on a connection of its own.
+        &[
+            ("SIGNET_UPSTREAM_CA", ca_file.to_str().unwrap()),
+            ("SIGNET_WORKERS", "1"),
+        ],
         None,
     );
     for i in 1..=3 {

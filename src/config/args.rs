@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// Port to listen on, 0 for any free port [env: SIGNET_PORT] [default: 8443]
     #[arg(long, value_name = "PORT")]
     pub port: Option<String>,
+    /// Threads serving connections [env: SIGNET_WORKERS] [default: 0: one per CPU]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<String>,
     /// Audit log file [env: SIGNET_AUDIT_LOG_PATH] [default: signet-audit.jsonl]
     #[arg(long = "audit-log", value_name = "PATH")]
     pub audit_log: Option<PathBuf>,

@@ -60,6 +60,9 @@ pub struct Upstream {
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Threads serving connections, each with a single-threaded runtime; already
+    /// resolved (a `workers` setting of `0` becomes one per available CPU), never 0.
+    pub workers: usize,
     pub upstream: Upstream,
     pub audit_log_path: PathBuf,
     /// Chain key (and HMAC receipt key).
@@ -113,6 +116,8 @@ pub mod defaults {
 
     pub const HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
     pub const PORT: u16 = 8443;
+    /// `0`: one worker per available CPU ([`workers_for`]).
+    pub const WORKERS: usize = 0;
     pub const AUDIT_LOG_PATH: &str = "signet-audit.jsonl";
     pub const HMAC_KEY_ID: &str = signet_audit::key::DEFAULT_KEY_ID;
     pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -135,6 +140,15 @@ pub mod defaults {
     /// Appended to the host name to make the default origin.
     pub const ORIGIN_SUFFIX: &str = "/signet-audit";
 
+    /// The number of workers a `workers` setting of `n` means: `n`, or for `0` one per
+    /// available CPU (1 when that is unknown).
+    pub fn workers_for(n: usize) -> usize {
+        if n != 0 {
+            return n;
+        }
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+
     /// The default origin: `<hostname>/signet-audit`, the host name read from
     /// [`HOSTNAME_FILE`].
     pub fn origin() -> String {
@@ -156,6 +170,7 @@ impl fmt::Debug for Config {
         // Destructured so a new field cannot be forgotten here.
         let Config {
             listen,
+            workers,
             upstream,
             audit_log_path,
             hmac_key,
@@ -186,6 +201,7 @@ impl fmt::Debug for Config {
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
+            .field("workers", workers)
             .field("upstream", upstream)
             .field("audit_log_path", audit_log_path)
             .field("hmac_key", hmac_key)

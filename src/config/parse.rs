@@ -211,6 +211,16 @@ fn count_in(value: &str, min: u64, max: u64, what: &str) -> Result<u64, String> 
     }
 }
 
+/// Most threads serving connections accepted.
+pub(super) const MAX_WORKERS: u64 = 256;
+
+/// Threads serving connections: 0 (one per available CPU, resolved by the caller) to
+/// [`MAX_WORKERS`].
+pub(super) fn workers(value: &str) -> Result<usize, String> {
+    let n = count_in(value, 0, MAX_WORKERS, "threads")?;
+    usize::try_from(n).map_err(|_| format!("{} is out of range", quote(value)))
+}
+
 /// Entries between checkpoints: 1 to 1 000 000.
 pub(super) fn checkpoint_every(value: &str) -> Result<u64, String> {
     count_in(value, 1, 1_000_000, "entries")

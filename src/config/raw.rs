@@ -22,6 +22,7 @@ pub(super) struct RawConfig {
     pub upstream_url: Option<String>,
     pub host: Option<String>,
     pub port: Option<i64>,
+    pub workers: Option<i64>,
     pub audit_log_path: Option<String>,
     pub hmac_secret_file: Option<String>,
     pub hmac_key_id: Option<String>,

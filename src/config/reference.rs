@@ -4,7 +4,7 @@
 //!
 //! Guarantees: the names come from the same constants the resolver reads and the
 //! defaults from [`super::defaults`], and the flags from the clap command tree, so the
-//! document cannot drift from the code; tests in `tests/reference.rs` compare the
+//! document cannot drift from the code; tests in `src/config/tests/reference.rs` compare the
 //! document with this rendering and the lists with serde's and clap's own.
 
 use super::defaults as d;
@@ -51,6 +51,11 @@ pub(crate) fn settings() -> Vec<Setting> {
             r::PORT,
             d::PORT,
             "Port to listen on; `0` picks a free one (the start-up line on stdout names it).",
+        ),
+        s(
+            r::WORKERS,
+            d::WORKERS,
+            "Threads serving connections, each with a single-threaded runtime; connections are handed to them in turn. `0`: one per available CPU.",
         ),
         s(
             r::AUDIT_LOG,

@@ -42,6 +42,7 @@ pub(super) const fn names(flag: &'static str, env: &'static str, key: &'static s
 pub(super) const UPSTREAM: Names = names("--upstream", "SIGNET_UPSTREAM_URL", "upstream_url");
 pub(super) const HOST: Names = names("--host", "SIGNET_HOST", "host");
 pub(super) const PORT: Names = names("--port", "SIGNET_PORT", "port");
+pub(super) const WORKERS: Names = names("--workers", "SIGNET_WORKERS", "workers");
 pub(super) const AUDIT_LOG: Names = names("--audit-log", "SIGNET_AUDIT_LOG_PATH", "audit_log_path");
 pub(super) const KEY_ID: Names = names("--hmac-key-id", "SIGNET_HMAC_KEY_ID", "hmac_key_id");
 pub(super) const MAX_BODY: Names = names(
@@ -273,6 +274,12 @@ impl<'a> Resolver<'a> {
             raw.and_then(|r| r.port).map(|p| p.to_string()),
             parse::port,
         );
+        let workers = self.value(
+            WORKERS,
+            a.workers.clone(),
+            raw.and_then(|r| r.workers).map(|n| n.to_string()),
+            parse::workers,
+        );
         let audit_log = self.path(
             AUDIT_LOG,
             a.audit_log.as_ref(),
@@ -376,6 +383,7 @@ impl<'a> Resolver<'a> {
         }
         Some(Config {
             listen,
+            workers: defaults::workers_for(workers.unwrap_or(defaults::WORKERS)),
             upstream: upstream?,
             audit_log_path: audit_log
                 .map_or_else(|| PathBuf::from(defaults::AUDIT_LOG_PATH), |(_, p)| p),

@@ -7,9 +7,11 @@
 //!   body has been read to the end. A response abandoned part-way (refused by
 //!   inspection, client gone, read error) takes its connection with it: hyper closes a
 //!   connection whose body reader was dropped, since its framing state is unknown.
-//! - Idle connections are reused newest first; at most `max_idle` are kept, and one
-//!   idle longer than `idle_timeout` is closed instead of reused (pruned whenever a
-//!   connection is checked out or returned).
+//! - Idle connections are kept per thread (a few threads may share a list), so a
+//!   request is lent a connection that its own thread's runtime drives; they are reused
+//!   newest first; at most `max_idle` are kept per list, and one idle longer than
+//!   `idle_timeout` is closed instead of reused (pruned whenever a connection is checked
+//!   out or returned on that list).
 //! - A request that could not be written on a reused connection (the upstream closed it
 //!   while it sat idle) is sent once more, on a fresh connection. A request that was
 //!   written is never sent twice.
@@ -49,6 +51,18 @@ pub enum UpstreamError {
     Send(hyper::Error),
 }
 
+/// Idle lists per pool: a connection is lent, where it can be, to a request on the thread
+/// whose runtime drives it.
+const SLOTS: usize = 64;
+
+/// This thread's idle-list slot.
+fn slot() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed));
+    SLOT.with(|s| *s)
+}
+
 struct Idle {
     tx: Sender,
     since: Instant,
@@ -59,15 +73,16 @@ struct Shared {
     /// `scheme://authority/`: what the connector dials.
     target: Uri,
     builder: http1::Builder,
-    /// Oldest first; checkout takes from the end.
-    idle: Mutex<Vec<Idle>>,
+    /// One idle list per slot (a thread's slot is fixed, see [`slot`]); oldest first,
+    /// checkout takes from the end.
+    idle: Box<[Mutex<Vec<Idle>>]>,
     max_idle: usize,
     idle_timeout: Duration,
 }
 
 impl Shared {
     fn idle(&self) -> MutexGuard<'_, Vec<Idle>> {
-        self.idle
+        self.idle[slot() % self.idle.len()]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -96,7 +111,7 @@ impl Pool {
                 connector,
                 target,
                 builder,
-                idle: Mutex::new(Vec::new()),
+                idle: (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect(),
                 max_idle: max_idle.max(1),
                 idle_timeout,
             }),
@@ -106,7 +121,11 @@ impl Pool {
     /// Idle connections held right now.
     #[cfg(test)]
     fn idle_count(&self) -> usize {
-        self.shared.idle().len()
+        self.shared
+            .idle
+            .iter()
+            .map(|l| l.lock().map_or(0, |l| l.len()))
+            .sum()
     }
 
     /// Sends `req` on a pooled or new connection and returns the response, whose body
@@ -412,6 +431,64 @@ mod tests {
             let lines = up.lines.lock().expect("lines").clone();
             assert_eq!(lines.len(), 5);
             assert_eq!(lines[3], "POST /v1/chat?n=3 HTTP/1.1");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn each_thread_reuses_the_connections_its_own_runtime_drives() {
+        bounded(async {
+            let up = upstream(Mode::KeepAlive).await;
+            let p = pool(&up, Duration::from_secs(90));
+            // Two threads, each with a single-threaded runtime (as the gateway serves).
+            // The first sends its requests, then keeps its runtime (and so its idle
+            // connection) alive until the second has sent its own: the second must open
+            // a connection of its own, not borrow one the first thread drives.
+            let (first_done, wait_first) = std::sync::mpsc::channel::<()>();
+            let (second_done, wait_second) = tokio::sync::oneshot::channel::<()>();
+            let run = |t: usize, p: Pool, addr: std::net::SocketAddr| async move {
+                for i in 0..3 {
+                    let req = Request::post(format!("http://{addr}/t{t}?n={i}"))
+                        .header("host", addr.to_string())
+                        .header("content-length", "2")
+                        .body(Full::new(Bytes::from_static(b"{}")))
+                        .expect("request");
+                    let r = p.request(req).await.expect("send");
+                    assert_eq!(body(r).await, "ok");
+                    assert_eq!(p.shared.idle().len(), 1, "this thread's list holds its own");
+                }
+            };
+            let single = || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+            };
+            let (p0, p1, addr) = (p.clone(), p.clone(), up.addr);
+            let t0 = std::thread::spawn(move || {
+                single().block_on(async move {
+                    run(0, p0, addr).await;
+                    first_done.send(()).expect("signal");
+                    wait_second.await.expect("second thread");
+                });
+            });
+            let t1 = std::thread::spawn(move || {
+                wait_first.recv().expect("first thread");
+                single().block_on(run(1, p1, addr));
+                second_done.send(()).expect("signal");
+            });
+            tokio::task::spawn_blocking(move || {
+                t1.join().expect("second thread");
+                t0.join().expect("first thread");
+            })
+            .await
+            .expect("join");
+            assert_eq!(
+                up.accepted.load(Ordering::SeqCst),
+                2,
+                "one connection per thread"
+            );
+            assert_eq!(up.lines.lock().expect("lines").len(), 6);
         })
         .await;
     }

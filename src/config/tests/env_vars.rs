@@ -37,6 +37,21 @@ fn env_signet_port() {
 }
 
 #[test]
+fn env_signet_workers() {
+    assert_eq!(with_env(&[("SIGNET_WORKERS", "3")]).workers, 3);
+    assert_eq!(with_env(&[("SIGNET_WORKERS", "1")]).workers, 1);
+    assert_eq!(with_env(&[("SIGNET_WORKERS", "256")]).workers, 256);
+}
+
+#[test]
+fn env_signet_workers_unset_or_0_is_one_per_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    assert_eq!(with_env(&[]).workers, cpus);
+    assert_eq!(with_env(&[("SIGNET_WORKERS", "0")]).workers, cpus);
+    assert_eq!(with_env(&[("SIGNET_WORKERS", "")]).workers, cpus);
+}
+
+#[test]
 fn env_signet_audit_log_path() {
     let c = with_env(&[("SIGNET_AUDIT_LOG_PATH", "/var/log/signet/a.jsonl")]);
     assert_eq!(c.audit_log_path, PathBuf::from("/var/log/signet/a.jsonl"));

@@ -121,6 +121,11 @@ fn bad_numbers_and_names() {
     let cases = [
         ("SIGNET_PORT", "-1"),
         ("SIGNET_PORT", "http"),
+        ("SIGNET_WORKERS", "-1"),
+        ("SIGNET_WORKERS", "257"),
+        ("SIGNET_WORKERS", "1e3"),
+        ("SIGNET_WORKERS", "x"),
+        ("SIGNET_WORKERS", "2.5"),
         ("SIGNET_MAX_REQUEST_BODY_BYTES", "4MiB"),
         ("SIGNET_MAX_REQUEST_BODY_BYTES", "0"),
         ("SIGNET_REQUEST_TIMEOUT_S", "0"),
@@ -363,10 +368,12 @@ fn toml_range_errors_are_collected() {
     let f = write(
         dir.path(),
         "signet.toml",
-        "port = 70000\nmax_request_body_bytes = -5\nheader_read_timeout_s = 0\n",
+        "port = 70000\nmax_request_body_bytes = -5\nheader_read_timeout_s = 0\nworkers = 257\n",
     );
     let e = errs(&args_with_config(&f), &base(&[]));
-    assert_eq!(e.len(), 3, "{e:#?}");
+    assert_eq!(e.len(), 4, "{e:#?}");
+    let p = format!("{}: workers: ", f.display());
+    assert!(e.iter().any(|m| m.starts_with(&p)), "no {p:?} in {e:#?}");
 }
 
 // ---- secrets ----

@@ -66,6 +66,11 @@ fn secret_of(c: &Config) -> String {
     c.hmac_key.to_hex_secret().to_string()
 }
 
+/// What `workers = 0` (the default) resolves to.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 fn args_with_config(p: &Path) -> ServeArgs {
     ServeArgs {
         config: Some(p.to_owned()),
@@ -80,6 +85,7 @@ fn defaults_when_only_required_values_are_set() {
     let (c, warnings) = ok(&ServeArgs::default(), &base(&[]));
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(c.listen, "127.0.0.1:8443".parse::<SocketAddr>().unwrap());
+    assert_eq!(c.workers, cpus());
     assert_eq!(c.audit_log_path, PathBuf::from("signet-audit.jsonl"));
     assert_eq!(c.hmac_key.id(), "k1");
     assert_eq!(c.max_request_body_bytes, 4_194_304);
@@ -152,6 +158,7 @@ fn every_flag_reaches_config() {
         upstream: Some("http://api:8080".into()),
         host: Some("0.0.0.0".into()),
         port: Some("9443".into()),
+        workers: Some("5".into()),
         audit_log: Some("flag.jsonl".into()),
         config: None,
         hmac_secret_file: Some(secret),
@@ -178,6 +185,7 @@ fn every_flag_reaches_config() {
     assert_eq!(c.upstream.authority.as_str(), "api:8080");
     assert_eq!(c.upstream.base_path, "");
     assert_eq!(c.listen, "0.0.0.0:9443".parse::<SocketAddr>().unwrap());
+    assert_eq!(c.workers, 5);
     assert_eq!(c.audit_log_path, PathBuf::from("flag.jsonl"));
     assert_eq!(secret_of(&c), HEX32_B);
     assert_eq!(c.hmac_key.id(), "kf");
@@ -223,31 +231,36 @@ fn flag_beats_env_beats_toml() {
     let f = write(
         dir.path(),
         "signet.toml",
-        "port = 3\nupstream_url = \"http://toml:1\"\nlog_format = \"text\"\n",
+        "port = 3\nworkers = 3\nupstream_url = \"http://toml:1\"\nlog_format = \"text\"\n",
     );
     let flags = ServeArgs {
         port: Some("1".into()),
+        workers: Some("1".into()),
         upstream: Some("http://flag:1".into()),
         ..args_with_config(&f)
     };
     let env = base(&[
         ("SIGNET_PORT", "2"),
+        ("SIGNET_WORKERS", "2"),
         ("SIGNET_UPSTREAM_URL", "http://env:1"),
         ("SIGNET_LOG_FORMAT", "json"),
     ]);
     let (c, _) = ok(&flags, &env);
     assert_eq!(c.listen.port(), 1);
+    assert_eq!(c.workers, 1);
     assert_eq!(c.upstream.authority.as_str(), "flag:1");
     assert_eq!(c.log_format, LogFormat::Json, "env beats file");
 
     let (c, _) = ok(&args_with_config(&f), &env);
     assert_eq!(c.listen.port(), 2);
+    assert_eq!(c.workers, 2);
     assert_eq!(c.upstream.authority.as_str(), "env:1");
 
     let mut env = base(&[]);
     env.remove("SIGNET_UPSTREAM_URL");
     let (c, _) = ok(&args_with_config(&f), &env);
     assert_eq!(c.listen.port(), 3);
+    assert_eq!(c.workers, 3);
     assert_eq!(c.upstream.authority.as_str(), "toml:1");
     assert_eq!(c.log_format, LogFormat::Text);
 }
@@ -330,6 +343,7 @@ fn every_toml_key_is_read() {
 upstream_url = "http://h:11434/v1"
 host = "0.0.0.0"
 port = 8444
+workers = 7
 audit_log_path = "a.jsonl"
 hmac_secret_file = "s.hex"
 hmac_key_id = "kt"
@@ -365,6 +379,7 @@ open_policy = true
     let d = dir.path();
     assert_eq!(c.upstream.base_path, "/v1");
     assert_eq!(c.listen, "0.0.0.0:8444".parse::<SocketAddr>().unwrap());
+    assert_eq!(c.workers, 7);
     assert_eq!(c.audit_log_path, d.join("a.jsonl"));
     assert_eq!((secret_of(&c).as_str(), c.hmac_key.id()), (HEX32_B, "kt"));
     assert_eq!((c.max_request_body_bytes, c.max_inspect_bytes), (10, 20));
