@@ -326,6 +326,17 @@ pub async fn serve_threads(
             .name(format!("signet-serve-{i}"))
             .spawn(move || {
                 rt.block_on(async move {
+                    // This thread's idle upstream connections are let go on time even
+                    // when no request comes to prune them.
+                    let pool = conns.gw.client.clone();
+                    let pruner = tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(pool.prune_every());
+                        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        loop {
+                            tick.tick().await;
+                            pool.prune_idle();
+                        }
+                    });
                     let graceful = GracefulShutdown::new();
                     while let Some((stream, peer)) = rx.recv().await {
                         match tokio::net::TcpStream::from_std(stream) {
@@ -334,6 +345,7 @@ pub async fn serve_threads(
                         }
                     }
                     conns.drain(graceful).await;
+                    pruner.abort();
                 });
             })?;
         workers.push(Worker { tx, thread });

@@ -11,7 +11,8 @@
 //!   request is lent a connection that its own thread's runtime drives; they are reused
 //!   newest first; at most `max_idle` are kept per list, and one idle longer than
 //!   `idle_timeout` is closed instead of reused (pruned whenever a connection is checked
-//!   out or returned on that list).
+//!   out or returned on that list, and by [`Pool::prune_idle`], which each serving
+//!   thread runs periodically, so a thread that gets no more traffic still lets go).
 //! - A request that could not be written on a reused connection (the upstream closed it
 //!   while it sat idle) is sent once more, on a fresh connection. A request that was
 //!   written is never sent twice.
@@ -116,6 +117,19 @@ impl Pool {
                 idle_timeout,
             }),
         }
+    }
+
+    /// Closes this thread's idle connections that are past their time or that the
+    /// upstream closed.
+    pub fn prune_idle(&self) {
+        let mut g = self.shared.idle();
+        self.shared.prune(&mut g);
+        g.retain(|i| !i.tx.is_closed());
+    }
+
+    /// How often a serving thread should call [`Pool::prune_idle`].
+    pub fn prune_every(&self) -> Duration {
+        (self.shared.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(30))
     }
 
     /// Idle connections held right now.
@@ -489,6 +503,24 @@ mod tests {
                 "one connection per thread"
             );
             assert_eq!(up.lines.lock().expect("lines").len(), 6);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn prune_idle_closes_expired_connections_without_further_traffic() {
+        bounded(async {
+            let up = upstream(Mode::KeepAlive).await;
+            let p = pool(&up, Duration::from_millis(100));
+            let r = p.request(post(&up, "/a")).await.expect("send");
+            assert_eq!(body(r).await, "ok");
+            assert_eq!(p.idle_count(), 1);
+            p.prune_idle();
+            assert_eq!(p.idle_count(), 1, "not yet past its time");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            p.prune_idle();
+            assert_eq!(p.idle_count(), 0, "closed with no request to trigger it");
+            assert_eq!(p.prune_every(), Duration::from_millis(100));
         })
         .await;
     }
