@@ -304,7 +304,8 @@ struct Worker {
 /// accepts on the current runtime and hands connections to the threads in turn. At
 /// shutdown the listener closes first, then every thread drains its own connections
 /// (at most the request timeout plus a second), and this returns when all have
-/// stopped. Fails only if a thread or runtime cannot be created.
+/// stopped. Fails if a thread or runtime cannot be created, or if every serving thread
+/// has stopped (then nothing is left to serve: the caller exits non-zero).
 pub async fn serve_threads(
     gw: Arc<Gateway>,
     listener: TcpListener,
@@ -352,6 +353,7 @@ pub async fn serve_threads(
     }
     let mut shutdown = std::pin::pin!(shutdown);
     let mut next = 0;
+    let mut none_left = false;
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         match stream.into_std() {
             Ok(s) => {
@@ -369,6 +371,7 @@ pub async fn serve_threads(
                 }
                 if item.is_some() {
                     tracing::error!("no serving thread is left: stopping");
+                    none_left = true;
                     break;
                 }
             }
@@ -391,5 +394,8 @@ pub async fn serve_threads(
         }
     })
     .await;
+    if none_left {
+        return Err(std::io::Error::other("every serving thread has stopped"));
+    }
     Ok(())
 }
