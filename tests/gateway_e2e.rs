@@ -439,19 +439,18 @@ async fn own_endpoints_are_answered_locally_and_not_audited() {
     assert_eq!(g.lines().len(), 2, "probes must not write entries");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_drains_and_exits_cleanly_with_a_verifiable_log() {
-    let up = gwt::upstream(|_| {
+/// An upstream that answers `OK_BODY` after `delay`.
+async fn slow_upstream(delay: Duration) -> gwt::Upstream {
+    gwt::upstream(move |_| {
         let mut r = Reply::json(OK_BODY);
-        r.delay = Duration::from_millis(300);
+        r.delay = delay;
         r
     })
-    .await;
-    let g = gwt::start(&up.url(), &[], None);
-    let url = g.url("/v1/x");
-    let inflight =
-        tokio::spawn(async move { gwt::send("POST", &url, &[ALICE], CHAT.as_bytes()).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    .await
+}
+
+/// SIGTERM, then waits (off the runtime) for the gateway to exit; it must exit 0.
+async fn stop_cleanly(g: gwt::Gateway) -> gwt::Gateway {
     let (code, g) = tokio::task::spawn_blocking(move || {
         let mut g = g;
         (g.stop(), g)
@@ -459,6 +458,18 @@ async fn sigterm_drains_and_exits_cleanly_with_a_verifiable_log() {
     .await
     .unwrap();
     assert_eq!(code, Some(0), "{}", g.stderr.lock().unwrap());
+    g
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_and_exits_cleanly_with_a_verifiable_log() {
+    let up = slow_upstream(Duration::from_millis(300)).await;
+    let g = gwt::start(&up.url(), &[], None);
+    let url = g.url("/v1/x");
+    let inflight =
+        tokio::spawn(async move { gwt::send("POST", &url, &[ALICE], CHAT.as_bytes()).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let g = stop_cleanly(g).await;
     let r = inflight.await.unwrap();
     assert_eq!(
         r.status, 200,
@@ -472,12 +483,7 @@ async fn sigterm_drains_and_exits_cleanly_with_a_verifiable_log() {
 /// the requests it has in flight before the journal is closed.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_serving_thread_takes_connections_and_drains_at_sigterm() {
-    let up = gwt::upstream(|_| {
-        let mut r = Reply::json(OK_BODY);
-        r.delay = Duration::from_millis(400);
-        r
-    })
-    .await;
+    let up = slow_upstream(Duration::from_millis(400)).await;
     let g = gwt::start(&up.url(), &[("SIGNET_WORKERS", "3")], None);
     let inflight: Vec<_> = (0..6)
         .map(|_| {
@@ -502,13 +508,7 @@ async fn every_serving_thread_takes_connections_and_drains_at_sigterm() {
         "connections handed out in turn: {per_thread:?}"
     );
     assert!(!m.contains("thread=\"3\""), "three threads: {m}");
-    let (code, g) = tokio::task::spawn_blocking(move || {
-        let mut g = g;
-        (g.stop(), g)
-    })
-    .await
-    .unwrap();
-    assert_eq!(code, Some(0), "{}", g.stderr.lock().unwrap());
+    let g = stop_cleanly(g).await;
     for r in inflight {
         let r = r.await.unwrap();
         assert_eq!(
