@@ -373,9 +373,10 @@ struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     canonical: bool,
-    /// The whole input is valid UTF-8 (checked once, word at a time), so strings need
-    /// no check of their own; otherwise each string is checked, to report where.
-    utf8: bool,
+    /// The whole input as text when it is valid UTF-8 (checked once, word at a time):
+    /// then strings need no check of their own; otherwise each string is checked, to
+    /// report where.
+    text: Option<&'a str>,
     /// Keys of the objects being read, innermost last: each object uses the tail from
     /// the length it found on entry, so no object allocates a key list of its own.
     keys: Vec<Cow<'a, [u8]>>,
@@ -387,7 +388,7 @@ impl<'a> Parser<'a> {
             s,
             i: 0,
             canonical: true,
-            utf8: std::str::from_utf8(s).is_ok(),
+            text: std::str::from_utf8(s).ok(),
             keys: Vec::new(),
         }
     }
@@ -711,7 +712,7 @@ impl<'a> Parser<'a> {
         }
         let span = start..self.i;
         self.i += 1; // closing quote
-        if !self.utf8 && std::str::from_utf8(&self.s[span.clone()]).is_err() {
+        if self.text.is_none() && std::str::from_utf8(&self.s[span.clone()]).is_err() {
             return Err(ParseError {
                 at: start,
                 what: "invalid UTF-8 in string",
@@ -776,7 +777,17 @@ pub fn visit<'a>(
     let mut p = Parser::new(bytes);
     p.value(0, false)?;
     p.end()?;
-    let mut w = Walk { s: bytes, i: 0 };
+    // Valid JSON is valid UTF-8 (strings are checked, everything else is ASCII), so
+    // `text` is there; tokens are sliced from it without checking each one again.
+    let text = p.text.ok_or(ParseError {
+        at: 0,
+        what: "invalid UTF-8",
+    })?;
+    let mut w = Walk {
+        s: bytes,
+        t: text,
+        i: 0,
+    };
     w.value(f);
     Ok(p.canonical)
 }
@@ -784,6 +795,8 @@ pub fn visit<'a>(
 /// Walks a text the [`Parser`] has validated; it never needs to report an error.
 struct Walk<'a> {
     s: &'a [u8],
+    /// `s` as text.
+    t: &'a str,
     i: usize,
 }
 
@@ -811,12 +824,13 @@ impl<'a> Walk<'a> {
                 Some(_) => self.i += 1, // unreachable in validated text
             }
         }
-        let raw = &self.s[start..self.i.min(self.s.len())];
+        let end = self.i.min(self.s.len());
         self.i += 1; // closing quote
         let text = if escaped {
-            Cow::Owned(decode_escaped(raw).unwrap_or_default())
+            Cow::Owned(decode_escaped(&self.s[start..end]).unwrap_or_default())
         } else {
-            Cow::Borrowed(std::str::from_utf8(raw).unwrap_or_default())
+            // Between quotes, so on character boundaries: a slice, not a UTF-8 check.
+            Cow::Borrowed(self.t.get(start..end).unwrap_or_default())
         };
         (text, open..self.i.min(self.s.len()))
     }
@@ -829,7 +843,7 @@ impl<'a> Walk<'a> {
             }
             self.i += 1;
         }
-        let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default();
+        let text = self.t.get(start..self.i).unwrap_or_default();
         (text, start..self.i)
     }
 
