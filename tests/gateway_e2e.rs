@@ -491,7 +491,14 @@ async fn every_serving_thread_takes_connections_and_drains_at_sigterm() {
             tokio::spawn(async move { gwt::send("POST", &url, &[ALICE], CHAT.as_bytes()).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // All six accepted and at the upstream (which holds them 400 ms) before counting.
+    for _ in 0..200 {
+        if up.hits() == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(up.hits(), 6, "six requests in flight");
     let m = gwt::send("GET", &g.url("/metrics"), &[], b"").await.text();
     let per_thread: Vec<u64> = (0..3)
         .map(|t| {
