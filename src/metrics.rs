@@ -2,7 +2,8 @@
 //! thread, journal appends and batch sizes, request latency.
 //!
 //! Guarantees: recording is lock-free on the hot path except for the per-check decision
-//! map (a short mutex, bounded by the number of checks); label values come from a
+//! map (a short mutex, bounded by the number of checks) and the per-thread connection
+//! counts (a short mutex, taken once per accepted connection by the accept loop); label values come from a
 //! closed set (check names, decisions, status classes), never from request data.
 
 use std::collections::BTreeMap;
