@@ -3,9 +3,9 @@
 //!
 //! Guarantees: recording is lock-free on the hot path except for the per-check decision
 //! map (a short mutex, bounded by the number of checks) and the per-thread connection
-//! counts (a short mutex, taken once per accepted connection by the accept loop); label values come from a
-//! closed set (check names, decisions, status classes, serving thread numbers), never
-//! from request data.
+//! counts (a short mutex, taken once per accepted connection by the accept loop);
+//! label values come from a closed set (check names, decisions, status classes,
+//! serving thread numbers), never from request data.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
