@@ -217,7 +217,8 @@ pub fn join_path(base: &str, path_and_query: &str) -> String {
     out
 }
 
-/// Builds the request sent upstream.
+/// Builds the request sent upstream, in origin form (`/base/path?query`): the pool
+/// dials the one upstream itself, and `Host` names it.
 pub fn build_request(
     up: &Upstream,
     parts: &http::request::Parts,
@@ -226,11 +227,7 @@ pub fn build_request(
     api_key: Option<&str>,
 ) -> Result<Request<Full<Bytes>>, http::Error> {
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = Uri::builder()
-        .scheme(up.scheme.clone())
-        .authority(up.authority.clone())
-        .path_and_query(join_path(&up.base_path, pq))
-        .build()?;
+    let uri = Uri::try_from(join_path(&up.base_path, pq))?;
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::CONTENT_LENGTH);
@@ -341,10 +338,8 @@ mod tests {
         let ip = crate::pipeline::ClientAddr::new("192.0.2.7".parse().expect("ip"));
         let r = build_request(&up, &parts, Bytes::from_static(b"{}"), &ip, Some("gwkey"))
             .expect("build");
-        assert_eq!(
-            r.uri().to_string(),
-            "http://127.0.0.1:9/v1/chat/completions?stream=1"
-        );
+        assert_eq!(r.uri().to_string(), "/v1/chat/completions?stream=1");
+        assert!(r.uri().authority().is_none(), "origin form");
         assert_eq!(r.headers()["host"], "127.0.0.1:9");
         assert_eq!(r.headers()["authorization"], "Bearer gwkey");
         assert_eq!(r.headers()["x-forwarded-for"], "10.0.0.1, 192.0.2.7");

@@ -219,8 +219,12 @@ impl Pool {
     }
 }
 
-/// Rewrites an absolute request target to origin form (`/path?query`).
+/// Rewrites an absolute request target to origin form (`/path?query`); one already in
+/// origin form (as the gateway builds them) is left as it is.
 fn origin_form(req: &mut Request<Full<Bytes>>) {
+    if req.uri().authority().is_none() && req.uri().scheme().is_none() {
+        return;
+    }
     let pq = req
         .uri()
         .path_and_query()
