@@ -56,13 +56,13 @@ impl Metrics {
         }
     }
 
-    /// Records one connection handed to serving thread `thread`.
+    /// Records one connection handed to serving thread `thread` (one of those declared
+    /// with [`Metrics::serving_threads`]).
     pub fn connection(&self, thread: usize) {
-        if let Ok(mut c) = self.connections.lock() {
-            if c.len() <= thread {
-                c.resize(thread + 1, 0);
-            }
-            c[thread] += 1;
+        if let Ok(mut c) = self.connections.lock()
+            && let Some(n) = c.get_mut(thread)
+        {
+            *n += 1;
         }
     }
 

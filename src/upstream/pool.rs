@@ -412,9 +412,10 @@ mod tests {
         Pool::new(c, target, 8, idle_timeout)
     }
 
-    fn post(up: &Upstream, path: &str) -> Request<Full<Bytes>> {
-        Request::post(format!("http://{}{path}", up.addr))
-            .header("host", up.addr.to_string())
+    /// A small POST to the upstream at `addr`, with an absolute target.
+    fn post(addr: std::net::SocketAddr, path: &str) -> Request<Full<Bytes>> {
+        Request::post(format!("http://{addr}{path}"))
+            .header("host", addr.to_string())
             .header("content-length", "2")
             .body(Full::new(Bytes::from_static(b"{}")))
             .expect("request")
@@ -438,7 +439,7 @@ mod tests {
             let p = pool(&up, Duration::from_secs(90));
             for i in 0..5 {
                 let r = p
-                    .request(post(&up, &format!("/v1/chat?n={i}")))
+                    .request(post(up.addr, &format!("/v1/chat?n={i}")))
                     .await
                     .expect("send");
                 assert_eq!(r.status(), 200);
@@ -466,12 +467,10 @@ mod tests {
             let (second_done, wait_second) = tokio::sync::oneshot::channel::<()>();
             let run = |t: usize, p: Pool, addr: std::net::SocketAddr| async move {
                 for i in 0..3 {
-                    let req = Request::post(format!("http://{addr}/t{t}?n={i}"))
-                        .header("host", addr.to_string())
-                        .header("content-length", "2")
-                        .body(Full::new(Bytes::from_static(b"{}")))
-                        .expect("request");
-                    let r = p.request(req).await.expect("send");
+                    let r = p
+                        .request(post(addr, &format!("/t{t}?n={i}")))
+                        .await
+                        .expect("send");
                     assert_eq!(body(r).await, "ok");
                     assert_eq!(p.shared.idle().len(), 1, "this thread's list holds its own");
                 }
@@ -516,7 +515,7 @@ mod tests {
         bounded(async {
             let up = upstream(Mode::KeepAlive).await;
             let p = pool(&up, Duration::from_millis(100));
-            let r = p.request(post(&up, "/a")).await.expect("send");
+            let r = p.request(post(up.addr, "/a")).await.expect("send");
             assert_eq!(body(r).await, "ok");
             assert_eq!(p.idle_count(), 1);
             p.prune_idle();
@@ -534,7 +533,7 @@ mod tests {
         bounded(async {
             let up = upstream(Mode::KeepAlive).await;
             let p = pool(&up, Duration::from_secs(90));
-            let rs: Vec<_> = (0..4).map(|_| p.request(post(&up, "/x"))).collect();
+            let rs: Vec<_> = (0..4).map(|_| p.request(post(up.addr, "/x"))).collect();
             let rs = futures_join_all(rs).await;
             for r in rs {
                 assert_eq!(body(r.expect("send")).await, "ok");
@@ -544,7 +543,7 @@ mod tests {
             // The next four reuse them.
             for _ in 0..4 {
                 assert_eq!(
-                    body(p.request(post(&up, "/x")).await.expect("send")).await,
+                    body(p.request(post(up.addr, "/x")).await.expect("send")).await,
                     "ok"
                 );
             }
@@ -585,7 +584,7 @@ mod tests {
             let up = upstream(Mode::Big).await;
             let p = pool(&up, Duration::from_secs(90));
             let mut b = p
-                .request(post(&up, "/big"))
+                .request(post(up.addr, "/big"))
                 .await
                 .expect("send")
                 .into_body();
@@ -593,7 +592,7 @@ mod tests {
             assert!(first.is_data());
             drop(b);
             assert_eq!(p.idle_count(), 0, "a half-read connection is not pooled");
-            let r = p.request(post(&up, "/big")).await.expect("send");
+            let r = p.request(post(up.addr, "/big")).await.expect("send");
             assert_eq!(body(r).await.len(), 4 << 20);
             assert_eq!(up.accepted.load(Ordering::SeqCst), 2);
             assert_eq!(
@@ -611,7 +610,7 @@ mod tests {
             let up = upstream(Mode::CloseAfter).await;
             let p = pool(&up, Duration::from_secs(90));
             for _ in 0..3 {
-                let r = p.request(post(&up, "/x")).await.expect("send");
+                let r = p.request(post(up.addr, "/x")).await.expect("send");
                 assert_eq!(body(r).await, "ok");
                 // Let the connection task see the upstream's close.
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -632,12 +631,12 @@ mod tests {
             let up = upstream(Mode::KeepAlive).await;
             let p = pool(&up, Duration::from_millis(50));
             assert_eq!(
-                body(p.request(post(&up, "/x")).await.expect("send")).await,
+                body(p.request(post(up.addr, "/x")).await.expect("send")).await,
                 "ok"
             );
             tokio::time::sleep(Duration::from_millis(120)).await;
             assert_eq!(
-                body(p.request(post(&up, "/x")).await.expect("send")).await,
+                body(p.request(post(up.addr, "/x")).await.expect("send")).await,
                 "ok"
             );
             assert_eq!(up.accepted.load(Ordering::SeqCst), 2);
