@@ -307,6 +307,17 @@ async fn refuse(gw: &Gateway, facts: &Facts, stage: &str, r: &Refusal) -> Respon
     finish_refusal(gw, facts, d, &refusal_failure(r), r.check).await
 }
 
+/// Refuses before admission runs (stage `preflight`) with a plain block.
+async fn refuse_preflight(
+    gw: &Gateway,
+    facts: &Facts,
+    status: u16,
+    check: &'static str,
+    reason: &str,
+) -> Response<Body> {
+    refuse(gw, facts, "preflight", &Refusal::new(status, check, reason)).await
+}
+
 async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Response<Body> {
     if !gw.committer.probe().await {
         gw.committer.refused_unavailable();
@@ -320,12 +331,18 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
     // Preflight on the head: no tunnels, no dot segments that could climb out of the
     // upstream's base path (`..`, `%2e%2e`, ...).
     if parts.method == http::Method::CONNECT {
-        let r = Refusal::new(405, "request_method", "CONNECT is not proxied");
-        return refuse(&gw, &facts, "preflight", &r).await;
+        return refuse_preflight(&gw, &facts, 405, "request_method", "CONNECT is not proxied")
+            .await;
     }
     if has_dot_segment(parts.uri.path()) {
-        let r = Refusal::new(400, "request_path", "path contains a dot segment");
-        return refuse(&gw, &facts, "preflight", &r).await;
+        return refuse_preflight(
+            &gw,
+            &facts,
+            400,
+            "request_path",
+            "path contains a dot segment",
+        )
+        .await;
     }
 
     // Preflight: the body, held whole and bounded, before anything else sees it.
@@ -361,20 +378,24 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
             .await;
         }
         Ok(Err(_)) => {
-            let r = Refusal::new(
+            return refuse_preflight(
+                &gw,
+                &facts,
                 400,
                 "request_body",
                 "request body could not be read (client error or disconnect)",
-            );
-            return refuse(&gw, &facts, "preflight", &r).await;
+            )
+            .await;
         }
         Err(_) => {
-            let r = Refusal::new(
+            return refuse_preflight(
+                &gw,
+                &facts,
                 408,
                 "request_body",
                 "request body not received within the request timeout",
-            );
-            return refuse(&gw, &facts, "preflight", &r).await;
+            )
+            .await;
         }
     };
     facts.request_fingerprint = fingerprint(&body);
@@ -446,12 +467,14 @@ async fn run(gw: Arc<Gateway>, req: Request<Incoming>, mut facts: Facts) -> Resp
         match upstream::build_request(&gw.cfg.upstream, &parts, forward, &facts.client, api_key) {
             Ok(r) => r,
             Err(_) => {
-                let r = Refusal::new(
+                return refuse_preflight(
+                    &gw,
+                    &facts,
                     400,
                     "request_headers",
                     "request cannot be forwarded (invalid header or path)",
-                );
-                return refuse(&gw, &facts, "preflight", &r).await;
+                )
+                .await;
             }
         };
     let sent = Instant::now();
