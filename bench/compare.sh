@@ -5,7 +5,10 @@
 # Ed25519 receipts, and with Ed25519 receipts plus signed checkpoints (--log-key).
 # For attribution only, `ours-ram` is ours-hmac with its audit log in RAM (/dev/shm,
 # where fdatasync returns at once): not durable, never a target, it shows what the
-# disk's fsync costs the durable setups.
+# disk's fsync costs the durable setups. Also for attribution only, `floor` is
+# examples/bench_floor: a bare proxy made of the same HTTP parts as ours (hyper server
+# and client, per-CPU threads, pooled upstream connections, bodies read whole) with no
+# admission, inspection or audit: the most any gateway built on them could reach here.
 #
 # Installs what it needs (nginx and wrk with apt-get, oha with `cargo install --locked`,
 # a venv with signet-sign==0.1.10.1, reusing target/test-tools/venv when it has it),
@@ -26,6 +29,7 @@
 # Environment: BENCH_DURATION (8), BENCH_ROUNDS (3), BENCH_OPEN_ROUNDS (2), BENCH_CONNS
 # (64), BENCH_WRK_THREADS (2), BENCH_LOG_KEY (1: include the checkpoint variant),
 # BENCH_RAM (1: include the ours-ram attribution setup when /dev/shm is a tmpfs),
+# BENCH_FLOOR (1: include the floor attribution setup),
 # BENCH_SSE_BYTES (1048576), BENCH_NO_OHA=1, BENCH_QUICK=1 (2 s, 1 round: a smoke run),
 # BENCH_DIR, BENCH_KEEP=1 (keep the directory), BENCH_OUT (also write the report
 # there), CARGO_TARGET_DIR, SIGNET_TEST_VENV.
@@ -40,6 +44,7 @@ CONNS=${BENCH_CONNS:-64}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
 LOG_KEY=${BENCH_LOG_KEY:-1}
 RAM=${BENCH_RAM:-1}
+FLOOR=${BENCH_FLOOR:-1}
 SSE_BYTES=${BENCH_SSE_BYTES:-1048576}
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then
     DURATION=2 ROUNDS=1 OPEN_ROUNDS=1
@@ -98,8 +103,9 @@ if ! venv_ok "$venv"; then
     fi
 fi
 
-say "building signet and bench_upstream (release)"
-(cd "$root" && cargo build --release --quiet --bin signet --example bench_upstream)
+say "building signet, bench_upstream and bench_floor (release)"
+(cd "$root" && cargo build --release --quiet --bin signet --example bench_upstream \
+    --example bench_floor)
 signet=$target/release/signet
 upstream_bin=$target/release/examples/bench_upstream
 
@@ -244,7 +250,15 @@ if [[ $RAM == 1 && -d /dev/shm && $(stat -f -c %T /dev/shm) == tmpfs ]]; then
     attrib=(ours-ram)
 fi
 
-setups=(direct nginx signet-py "${ours[@]}" "${attrib[@]}")
+floor=()
+if [[ $FLOOR == 1 ]]; then
+    start_listener "$target/release/examples/bench_floor" floor --upstream "$UNARY_UP"
+    PID[floor]=$UP_PID
+    URL[floor]=http://$UP/v1/chat/completions
+    floor=(floor)
+fi
+
+setups=(direct nginx signet-py "${ours[@]}" "${attrib[@]}" "${floor[@]}")
 for s in "${setups[@]}"; do wait_ok "$s" "${URL[$s]}"; done
 wait_ok ours-sse "${URL[ours-sse]}"
 
@@ -363,7 +377,7 @@ sum_field() {
 rate=""
 if [[ -n $oha_bin ]]; then
     rate=$(awk -v x="$(median closed ours-hmac rps)" 'BEGIN { printf "%d", x / 2 }')
-    open_setups=(direct nginx "${ours[@]}" "${attrib[@]}")
+    open_setups=(direct nginx "${ours[@]}" "${attrib[@]}" "${floor[@]}")
     for ((r = 0; r < OPEN_ROUNDS; r++)); do
         say "open loop at $rate req/s, round $((r + 1))/$OPEN_ROUNDS"
         for s in $(rotated "$r" "${open_setups[@]}"); do
@@ -434,6 +448,11 @@ report=$work/report.txt
         echo "  (ours-ram: ours-hmac with its audit log in RAM, /dev/shm, where fdatasync returns at"
         echo "   once; NOT durable, for attribution only: its gap to ours-hmac is the disk's fsync)"
     fi
+    if ((${#floor[@]})); then
+        echo "  (floor: examples/bench_floor, the same hyper server and client, threads and pooling"
+        echo "   as ours with no admission, inspection or audit; NOT a gateway, for attribution only:"
+        echo "   the most a gateway built on these HTTP parts could reach on this machine)"
+    fi
     echo
     ratio() { # A B TARGET LABEL
         awk -v a="$(median closed "$1" rps)" -v b="$(median closed "$2" rps)" -v t="$3" -v l="$4" \
@@ -448,6 +467,10 @@ report=$work/report.txt
     ratio ours-ed25519 signet-py 50 "ours-ed25519 / signet-py"
     ratio nginx direct - "nginx / direct"
     if ((${#attrib[@]})); then ratio ours-ram nginx - "ours-ram / nginx (no fsync)"; fi
+    if ((${#floor[@]})); then
+        ratio floor nginx - "floor / nginx (no audit)"
+        ratio ours-hmac floor - "ours-hmac / floor"
+    fi
     if [[ -n $rate ]]; then
         echo
         echo "open loop: oha -c$CONNS -q $rate --latency-correction -z ${DURATION}s (half of ours-hmac's closed-loop req/s), median of $OPEN_ROUNDS rounds"

@@ -48,11 +48,18 @@ random_hex32() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 # start_upstream NAME ARGS...: the bench upstream on 127.0.0.1:0; sets UP (host:port)
 # and UP_PID.
 start_upstream() {
-    local name=$1 _
-    shift
+    start_listener "$upstream_bin" "$@"
+}
+
+# start_listener BIN NAME ARGS...: BIN --addr 127.0.0.1:0 ARGS, a program that prints
+# `listening on ADDR` once bound (the bench upstream, the floor proxy); sets UP and
+# UP_PID.
+start_listener() {
+    local bin=$1 name=$2 _
+    shift 2
     # Created first: the loop below may read it before the child has opened it.
     : >"$work/$name.out"
-    "$upstream_bin" --addr 127.0.0.1:0 "$@" >"$work/$name.out" 2>&1 &
+    "$bin" --addr 127.0.0.1:0 "$@" >"$work/$name.out" 2>&1 &
     UP_PID=$!
     pids+=($!)
     for _ in $(seq 100); do
