@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Where a request's CPU goes, natively: our gateway next to copies of itself with one
+# stage skipped, and next to the floor (examples/bench_floor, a bare proxy made of the
+# same hyper parts, no audit).
+#
+# callgrind (profile.sh) counts instructions but not the kernel, cache misses, or the
+# cost of handing work between threads; this measures CPU time per request (user and
+# system, from /proc) and req/s under the same closed-loop load, so the difference
+# between two variants is what the skipped stage costs on this machine.
+#
+# The skipping lives only in bench/knockout.patch, applied to a scratch git worktree of
+# HEAD and built into $target/knockout: the gateway in the tree has no way to skip a
+# stage. SIGNET_KO (comma-separated) picks what the scratch build skips:
+#   fp       the SHA-256 fingerprints of request and response bodies
+#   admit    every admission check
+#   inspect  the response split and the inspectors (unary)
+#   commit   the journal and the receipt: the response goes out unaudited (unary)
+# A variant that skips `commit` is a proxy that forwards without an audit entry: it
+# exists here only to be measured, on loopback, against the bench upstream.
+#
+# Environment: ATTR_DURATION (5 s per run), ATTR_ROUNDS (3, alternating, median),
+# ATTR_CONNS (64), ATTR_VARIANTS ("none fp admit inspect commit inspect,commit
+# fp,admit,inspect,commit"; "none" is the whole gateway), CARGO_TARGET_DIR, BENCH_DIR,
+# BENCH_KEEP=1.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+DURATION=${ATTR_DURATION:-5}
+ROUNDS=${ATTR_ROUNDS:-3}
+CONNS=${ATTR_CONNS:-64}
+read -r -a VARIANTS <<<"${ATTR_VARIANTS:-none fp admit inspect commit inspect,commit fp,admit,inspect,commit}"
+OWNER='human:bench@example.com'
+
+say() { echo "attribute: $*" >&2; }
+die() {
+    echo "bench/attribute.sh: $*" >&2
+    exit 1
+}
+
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+KEEP_WORK=${BENCH_KEEP:-0}
+
+command -v wrk >/dev/null || apt_install wrk
+command -v curl >/dev/null || apt_install curl
+command -v git >/dev/null || die "git is needed (the knockout build is a git worktree)"
+
+bench_workdir signet-attribute
+
+say "building bench_upstream and bench_floor (release)"
+(cd "$root" && cargo build --release --quiet --example bench_upstream --example bench_floor)
+upstream_bin=$target/release/examples/bench_upstream
+
+say "building the knockout gateway (HEAD + bench/knockout.patch, scratch worktree)"
+tree=$work/tree
+git -C "$root" worktree add --quiet --detach "$tree" HEAD
+cleanup_tree() {
+    git -C "$root" worktree remove --force "$tree" 2>/dev/null || true
+    git -C "$root" worktree prune 2>/dev/null || true
+}
+# Every stop from here on removes the worktree too, then does bench_workdir's cleanup.
+trap 'cleanup_tree; bench_cleanup' EXIT
+git -C "$tree" apply "$root/bench/knockout.patch" \
+    || die "bench/knockout.patch no longer applies to HEAD: refresh it"
+(cd "$tree" && CARGO_TARGET_DIR=$target/knockout cargo build --release --quiet --bin signet)
+ko_bin=$target/knockout/release/signet
+
+export SIGNET_HMAC_SECRET
+SIGNET_HMAC_SECRET=$(random_hex32)
+
+start_upstream upstream
+UNARY_UP=$UP
+declare -A URL PID
+PID[direct]=$UP_PID
+start_listener "$target/release/examples/bench_floor" floor --upstream "$UNARY_UP"
+PID[floor]=$UP_PID
+URL[floor]=http://$UP/v1/chat/completions
+for v in "${VARIANTS[@]}"; do
+    port=$(free_port)
+    mkdir -p "$work/$v"
+    SIGNET_KO=$v "$ko_bin" serve --upstream "http://$UNARY_UP/v1" --host 127.0.0.1 \
+        --port "$port" --audit-log "$work/$v/audit.jsonl" >"$work/$v/log" 2>&1 &
+    PID[$v]=$!
+    pids+=($!)
+    URL[$v]=http://127.0.0.1:$port/v1/chat/completions
+done
+
+printf '%s' '{"model":"bench-1","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64}' >"$work/body.json"
+cat >"$work/body.lua" <<EOF
+wrk.method = "POST"
+wrk.body = [[$(cat "$work/body.json")]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Commit-Owner"] = "$OWNER"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH rps=%.1f n=%d bad=%d\n",
+    summary.requests / (summary.duration / 1e6), summary.requests,
+    e.status + e.connect + e.read + e.write + e.timeout))
+end
+EOF
+setups=(floor "${VARIANTS[@]}")
+for s in "${setups[@]}"; do
+    for _ in $(seq 200); do
+        code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+            -H "X-Commit-Owner: $OWNER" --data-binary "@$work/body.json" "${URL[$s]}" 2>/dev/null || true)
+        [[ $code == 200 ]] && break
+        sleep 0.1
+    done
+    [[ $code == 200 ]] || die "$s did not answer 200: $(tail -3 "$work/$s/log" 2>/dev/null)"
+done
+
+# ticks PID: "user system" clock ticks of all the process's threads so far.
+ticks() {
+    awk '{ sub(/^.*\) /, ""); u += $12; s += $13 } END { print u + 0, s + 0 }' \
+        "/proc/$1/stat"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+results=$work/results
+: >"$results"
+run() { # NAME
+    local name=$1 u0 s0 u1 s1 line
+    read -r u0 s0 < <(ticks "${PID[$name]}")
+    line=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$work/body.lua" "${URL[$name]}" \
+        | grep '^BENCH ') || die "wrk failed on $name"
+    read -r u1 s1 < <(ticks "${PID[$name]}")
+    line=$(awk -v l="${line#BENCH }" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v k="$TICK_US" '
+        BEGIN { split(l, f, " "); for (i in f) { split(f[i], kv, "="); v[kv[1]] = kv[2] }
+                n = v["n"] > 0 ? v["n"] : 1
+                printf "rps=%s n=%s bad=%s user_us=%.2f sys_us=%.2f", v["rps"], v["n"], v["bad"], u * k / n, s * k / n }')
+    echo "$name $line" >>"$results"
+    say "$name $line"
+}
+rotated() { # ROUND NAMES...
+    local r=$1 n i
+    shift
+    local a=("$@")
+    n=${#a[@]}
+    for ((i = 0; i < n; i++)); do echo "${a[$(((i + r) % n))]}"; done
+}
+for ((r = 0; r < ROUNDS; r++)); do
+    say "round $((r + 1))/$ROUNDS"
+    for s in $(rotated "$r" "${setups[@]}"); do run "$s"; done
+done
+
+median() { # NAME FIELD
+    awk -v name="$1" -v f="$2" '
+        $1 == name { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) v[n++] = kv[2] } }
+        END { for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+              print (n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2) }' "$results"
+}
+bad=$(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "bad") b += kv[2] } } END { print b + 0 }' "$results")
+
+{
+    echo "where the CPU goes, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus, HEAD $(git -C "$root" rev-parse --short HEAD)"
+    echo "wrk -t2 -c$CONNS -d${DURATION}s, unary chat POST, median of $ROUNDS alternating rounds;"
+    echo "CPU = user + system time of the proxy process per request (all its threads)"
+    printf '%-26s %9s %8s %8s %9s %14s\n' variant req/s user_us sys_us total_us "vs whole"
+    whole=$(awk -v u="$(median none user_us)" -v s="$(median none sys_us)" 'BEGIN { print u + s }')
+    for s in "${setups[@]}"; do
+        label=$s
+        [[ $s != none ]] || label="none (the whole gateway)"
+        [[ $s != floor ]] || label="floor (hyper, no audit)"
+        [[ $s == none || $s == floor ]] || label="skip $s"
+        awk -v l="$label" -v r="$(median "$s" rps)" -v u="$(median "$s" user_us)" \
+            -v s="$(median "$s" sys_us)" -v w="$whole" \
+            'BEGIN { t = u + s; printf "%-26s %9.0f %8.2f %8.2f %9.2f %+13.2f\n", l, r, u, s, t, t - w }'
+    done
+    echo "  (\"vs whole\": CPU per request against the whole gateway; a skipped stage's"
+    echo "   negative figure is what that stage costs, including its effects on the threads)"
+    echo "  bad responses or errors over all runs: $bad"
+} | tee "$work/report.txt"
+[[ $bad == 0 ]] || die "some requests failed (see above)"
+if [[ -n ${BENCH_OUT:-} ]]; then cp "$work/report.txt" "$BENCH_OUT"; fi
