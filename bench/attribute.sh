@@ -155,7 +155,7 @@ bad=$(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "bad")
     echo "where the CPU goes, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus, HEAD $(git -C "$root" rev-parse --short HEAD)"
     echo "wrk -t2 -c$CONNS -d${DURATION}s, unary chat POST, median of $ROUNDS alternating rounds;"
     echo "CPU = user + system time of the proxy process per request (all its threads)"
-    printf '%-26s %9s %8s %8s %9s %14s\n' variant req/s user_us sys_us total_us "vs whole"
+    printf '%-30s %9s %8s %8s %9s %14s\n' variant req/s user_us sys_us total_us "vs whole"
     whole=$(awk -v u="$(median none user_us)" -v s="$(median none sys_us)" 'BEGIN { print u + s }')
     for s in "${setups[@]}"; do
         label=$s
@@ -164,7 +164,7 @@ bad=$(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "bad")
         [[ $s == none || $s == floor ]] || label="skip $s"
         awk -v l="$label" -v r="$(median "$s" rps)" -v u="$(median "$s" user_us)" \
             -v s="$(median "$s" sys_us)" -v w="$whole" \
-            'BEGIN { t = u + s; printf "%-26s %9.0f %8.2f %8.2f %9.2f %+13.2f\n", l, r, u, s, t, t - w }'
+            'BEGIN { t = u + s; printf "%-30s %9.0f %8.2f %8.2f %9.2f %+13.2f\n", l, r, u, s, t, t - w }'
     done
     echo "  (\"vs whole\": CPU per request against the whole gateway; a skipped stage's"
     echo "   negative figure is what that stage costs, including its effects on the threads)"

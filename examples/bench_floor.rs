@@ -155,8 +155,7 @@ fn main() -> std::io::Result<()> {
                         let _ = s.set_nodelay(true);
                         let (builder, host) = (builder.clone(), host.clone());
                         tokio::spawn(async move {
-                            let svc =
-                                service_fn(move |req| forward(upstream, host.clone(), req));
+                            let svc = service_fn(move |req| forward(upstream, host.clone(), req));
                             let _ = builder.serve_connection(TokioIo::new(s), svc).await;
                         });
                     }

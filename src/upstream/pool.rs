@@ -151,14 +151,14 @@ impl Pool {
         origin_form(&mut req);
         let (mut tx, reused) = match self.checkout().await {
             Some(tx) => (tx, true),
-            None => (self.connect().await?, false),
+            None => (Box::pin(self.connect()).await?, false),
         };
         let resp = match tx.try_send_request(req).await {
             Ok(r) => r,
             Err(mut e) => match e.take_message() {
                 // Not written: the idle connection went away under us. Once more, fresh.
                 Some(req) if reused => {
-                    tx = self.connect().await?;
+                    tx = Box::pin(self.connect()).await?;
                     tx.send_request(req).await.map_err(UpstreamError::Send)?
                 }
                 _ => return Err(UpstreamError::Send(e.into_error())),
@@ -195,6 +195,10 @@ impl Pool {
         }
     }
 
+    /// Dials and handshakes a new connection. Callers box this future: it holds the
+    /// connector's and the handshake's futures (kilobytes), and would otherwise make
+    /// every request's future that large, and be copied with it, though almost every
+    /// request is served on a pooled connection.
     async fn connect(&self) -> Result<Sender, UpstreamError> {
         let mut c = self.shared.connector.clone();
         std::future::poll_fn(|cx| c.poll_ready(cx))
