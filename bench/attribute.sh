@@ -128,42 +128,29 @@ run() { # NAME
         BEGIN { split(l, f, " "); for (i in f) { split(f[i], kv, "="); v[kv[1]] = kv[2] }
                 n = v["n"] > 0 ? v["n"] : 1
                 printf "rps=%s n=%s bad=%s user_us=%.2f sys_us=%.2f", v["rps"], v["n"], v["bad"], u * k / n, s * k / n }')
-    echo "$name $line" >>"$results"
+    echo "closed $name $line" >>"$results"
     say "$name $line"
-}
-rotated() { # ROUND NAMES...
-    local r=$1 n i
-    shift
-    local a=("$@")
-    n=${#a[@]}
-    for ((i = 0; i < n; i++)); do echo "${a[$(((i + r) % n))]}"; done
 }
 for ((r = 0; r < ROUNDS; r++)); do
     say "round $((r + 1))/$ROUNDS"
     for s in $(rotated "$r" "${setups[@]}"); do run "$s"; done
 done
 
-median() { # NAME FIELD
-    awk -v name="$1" -v f="$2" '
-        $1 == name { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) v[n++] = kv[2] } }
-        END { for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-              print (n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2) }' "$results"
-}
-bad=$(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "bad") b += kv[2] } } END { print b + 0 }' "$results")
+bad=$(awk '{ for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "bad") b += kv[2] } } END { print b + 0 }' "$results")
 
 {
     echo "where the CPU goes, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus, HEAD $(git -C "$root" rev-parse --short HEAD)"
     echo "wrk -t2 -c$CONNS -d${DURATION}s, unary chat POST, median of $ROUNDS alternating rounds;"
     echo "CPU = user + system time of the proxy process per request (all its threads)"
     printf '%-30s %9s %8s %8s %9s %14s\n' variant req/s user_us sys_us total_us "vs whole"
-    whole=$(awk -v u="$(median none user_us)" -v s="$(median none sys_us)" 'BEGIN { print u + s }')
+    whole=$(awk -v u="$(median closed none user_us)" -v s="$(median closed none sys_us)" 'BEGIN { print u + s }')
     for s in "${setups[@]}"; do
         label=$s
         [[ $s != none ]] || label="none (the whole gateway)"
         [[ $s != floor ]] || label="floor (hyper, no audit)"
         [[ $s == none || $s == floor ]] || label="skip $s"
-        awk -v l="$label" -v r="$(median "$s" rps)" -v u="$(median "$s" user_us)" \
-            -v s="$(median "$s" sys_us)" -v w="$whole" \
+        awk -v l="$label" -v r="$(median closed "$s" rps)" -v u="$(median closed "$s" user_us)" \
+            -v s="$(median closed "$s" sys_us)" -v w="$whole" \
             'BEGIN { t = u + s; printf "%-30s %9.0f %8.2f %8.2f %9.2f %+13.2f\n", l, r, u, s, t, t - w }'
     done
     echo "  (\"vs whole\": CPU per request against the whole gateway; a skipped stage's"

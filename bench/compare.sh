@@ -337,15 +337,6 @@ EOF
     say "$tag $name $line"
 }
 
-# Rotates the order each round so no setup always runs first or last.
-rotated() { # ROUND NAMES...
-    local r=$1 n i
-    shift
-    local a=("$@")
-    n=${#a[@]}
-    for ((i = 0; i < n; i++)); do echo "${a[$(((i + r) % n))]}"; done
-}
-
 say "warm-up (2 s each)"
 for s in "${setups[@]}"; do
     closed "$s" "${URL[$s]}" "$work/body.lua" 2 "$CONNS" "$WRK_THREADS" warmup
@@ -358,16 +349,6 @@ for ((r = 0; r < ROUNDS; r++)); do
     done
 done
 
-# median TAG NAME FIELD: median over rounds of one field.
-median() {
-    awk -v tag="$1" -v name="$2" -v f="$3" '
-        $1 == tag && $2 == name { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) v[n++] = kv[2] } }
-        END {
-            if (n == 0) { print "nan"; exit }
-            for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-            if (n % 2) print v[int(n / 2)]; else print (v[n / 2 - 1] + v[n / 2]) / 2
-        }' "$results"
-}
 sum_field() {
     awk -v tag="$1" -v name="$2" -v f="$3" '
         $1 == tag && $2 == name { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) s += kv[2] } }

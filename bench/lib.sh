@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2034,SC2154 # globals are set and read by the sourcing script
-# Shell functions shared by the bench scripts (`compare.sh`, `soak.sh`). Sourced, never
-# run. The sourcing script defines `say` and `die` first; `start_upstream` needs
-# `$upstream_bin` (the release `examples/bench_upstream`).
+# Shell functions shared by the bench scripts (`compare.sh`, `soak.sh`, `attribute.sh`,
+# `perf.sh`). Sourced, never run. The sourcing script defines `say` and `die` first;
+# `start_upstream` needs `$upstream_bin` (the release `examples/bench_upstream`).
 #
 # bench_workdir PREFIX sets `$work` (under $BENCH_DIR when set, else $TMPDIR or /tmp)
 # and installs an EXIT trap that stops every process whose pid was added to `pids`, then
@@ -40,6 +40,27 @@ bench_workdir() {
     fi
     trap bench_cleanup EXIT
     trap 'exit 130' INT TERM
+}
+
+# Rotates the order each round so no setup always runs first or last.
+rotated() { # ROUND NAMES...
+    local r=$1 n i
+    shift
+    local a=("$@")
+    n=${#a[@]}
+    for ((i = 0; i < n; i++)); do echo "${a[$(((i + r) % n))]}"; done
+}
+
+# median TAG NAME FIELD: median over rounds of one field of the lines
+# `TAG NAME key=value...` in `$results`.
+median() {
+    awk -v tag="$1" -v name="$2" -v f="$3" '
+        $1 == tag && $2 == name { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) v[n++] = kv[2] } }
+        END {
+            if (n == 0) { print "nan"; exit }
+            for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+            if (n % 2) print v[int(n / 2)]; else print (v[n / 2 - 1] + v[n / 2]) / 2
+        }' "$results"
 }
 
 # random_hex32: 32 random bytes as 64 lowercase hex digits (an HMAC secret).
