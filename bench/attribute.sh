@@ -15,6 +15,10 @@
 #   admit    every admission check
 #   inspect  the response split and the inspectors (unary)
 #   commit   the journal and the receipt: the response goes out unaudited (unary)
+# and what it adds, as probes (use them with `commit`):
+#   yield    one more turn of the serving thread's runtime (a park and a wake)
+#   hop      a round trip to a thread that does nothing: the journal's hand-off and
+#            wake-up without the journal's work
 # A variant that skips `commit` is a proxy that forwards without an audit entry: it
 # exists here only to be measured, on loopback, against the bench upstream.
 #
@@ -148,7 +152,7 @@ bad=$(awk '{ for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "bad")
         label=$s
         [[ $s != none ]] || label="none (the whole gateway)"
         [[ $s != floor ]] || label="floor (hyper, no audit)"
-        [[ $s == none || $s == floor ]] || label="skip $s"
+        [[ $s == none || $s == floor ]] || label="SIGNET_KO=$s"
         awk -v l="$label" -v r="$(median closed "$s" rps)" -v u="$(median closed "$s" user_us)" \
             -v s="$(median closed "$s" sys_us)" -v w="$whole" \
             'BEGIN { t = u + s; printf "%-30s %9.0f %8.2f %8.2f %9.2f %+13.2f\n", l, r, u, s, t, t - w }'
