@@ -3,7 +3,7 @@
 //!
 //! It serves like `signet serve` does (one thread per CPU, each with its own
 //! single-threaded tokio runtime; connections handed to them in turn; hyper-util's auto
-//! HTTP/1 server with the same options) and forwards like the gateway's pool does
+//! HTTP/1 server with the same options: header-read timeout, 64 KiB head, keep-alive) and forwards like the gateway's pool does
 //! (hyper HTTP/1 client connections, kept alive per thread, origin-form target, request
 //! and response bodies read whole). It has no admission, no inspection, no audit entry,
 //! no receipt: it is NOT a gateway and must never front anything. Its throughput is the
@@ -31,6 +31,8 @@ use hyper_util::server::conn::auto;
 
 const MAX_BODY: usize = 1024 * 1024;
 const MAX_IDLE: usize = 256;
+/// The gateway's default header-read timeout: hyper arms a timer per request head.
+const HEADER_READ_TIMEOUT_S: u64 = 10;
 
 thread_local! {
     /// This thread's idle upstream connections.
@@ -132,6 +134,7 @@ fn main() -> std::io::Result<()> {
     builder
         .http1()
         .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(HEADER_READ_TIMEOUT_S))
         .max_buf_size(64 * 1024)
         .keep_alive(true);
     let builder = std::sync::Arc::new(builder);
