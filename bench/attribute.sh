@@ -90,48 +90,25 @@ for v in "${VARIANTS[@]}"; do
     URL[$v]=http://127.0.0.1:$port/v1/chat/completions
 done
 
-printf '%s' '{"model":"bench-1","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64}' >"$work/body.json"
-cat >"$work/body.lua" <<EOF
-wrk.method = "POST"
-wrk.body = [[$(cat "$work/body.json")]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Commit-Owner"] = "$OWNER"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH rps=%.1f n=%d bad=%d\n",
-    summary.requests / (summary.duration / 1e6), summary.requests,
-    e.status + e.connect + e.read + e.write + e.timeout))
-end
-EOF
+printf '%s' "$UNARY_BODY" >"$work/body.json"
+wrk_script body
 setups=(floor "${VARIANTS[@]}")
-for s in "${setups[@]}"; do
-    for _ in $(seq 200); do
-        code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
-            -H "X-Commit-Owner: $OWNER" --data-binary "@$work/body.json" "${URL[$s]}" 2>/dev/null || true)
-        [[ $code == 200 ]] && break
-        sleep 0.1
-    done
-    [[ $code == 200 ]] || die "$s did not answer 200: $(tail -3 "$work/$s/log" 2>/dev/null)"
-done
+wait_ok floor "${URL[floor]}" "$work/floor.out"
+for v in "${VARIANTS[@]}"; do wait_ok "$v" "${URL[$v]}" "$work/$v/log"; done
 
-# ticks PID: "user system" clock ticks of all the process's threads so far.
-ticks() {
-    awk '{ sub(/^.*\) /, ""); u += $12; s += $13 } END { print u + 0, s + 0 }' \
-        "/proc/$1/stat"
-}
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 results=$work/results
 : >"$results"
 run() { # NAME
     local name=$1 u0 s0 u1 s1 line
-    read -r u0 s0 < <(ticks "${PID[$name]}")
+    read -r u0 s0 < <(proc_ticks "${PID[$name]}")
     line=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$work/body.lua" "${URL[$name]}" \
         | grep '^BENCH ') || die "wrk failed on $name"
-    read -r u1 s1 < <(ticks "${PID[$name]}")
+    read -r u1 s1 < <(proc_ticks "${PID[$name]}")
     line=$(awk -v l="${line#BENCH }" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v k="$TICK_US" '
         BEGIN { split(l, f, " "); for (i in f) { split(f[i], kv, "="); v[kv[1]] = kv[2] }
                 n = v["n"] > 0 ? v["n"] : 1
-                printf "rps=%s n=%s bad=%s user_us=%.2f sys_us=%.2f", v["rps"], v["n"], v["bad"], u * k / n, s * k / n }')
+                printf "rps=%s n=%s bad=%d user_us=%.2f sys_us=%.2f", v["rps"], v["n"], v["non2xx"] + v["errors"], u * k / n, s * k / n }')
     echo "closed $name $line" >>"$results"
     say "$name $line"
 }

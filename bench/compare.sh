@@ -118,44 +118,10 @@ export SIGNET_HMAC_SECRET=$HMAC_HEX
 
 declare -A URL PID
 # Request bodies: small unary chat, and a stream without max_tokens (no length cap).
-printf '%s' '{"model":"bench-1","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64}' >"$work/body.json"
+printf '%s' "$UNARY_BODY" >"$work/body.json"
 printf '%s' '{"model":"bench-1","stream":true,"messages":[{"role":"user","content":"Stream a long answer."}]}' >"$work/stream.json"
-for kind in body stream; do
-    cat >"$work/$kind.lua" <<EOF
-wrk.method = "POST"
-wrk.body = [[$(cat "$work/$kind.json")]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Commit-Owner"] = "$OWNER"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH rps=%.1f p50_us=%d p99_us=%d n=%d non2xx=%d errors=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50),
-    latency:percentile(99), summary.requests, e.status,
-    e.connect + e.read + e.write + e.timeout))
-end
-EOF
-done
-
-post() { # URL BODYFILE [curl args...]
-    local url=$1 file=$2
-    shift 2
-    curl -sS --max-time 10 -H 'Content-Type: application/json' -H "X-Commit-Owner: $OWNER" \
-        --data-binary "@$file" "$@" "$url"
-}
-
-# wait_ok NAME URL: POSTs the unary body until it gets a 200 (20 s at most).
-wait_ok() {
-    local name=$1 url=$2 i code
-    for i in $(seq 200); do
-        code=$(post "$url" "$work/body.json" -o /dev/null -w '%{http_code}' 2>/dev/null || true)
-        [[ $code == 200 ]] && return 0
-        if [[ -n ${PID[$name]:-} ]] && ! kill -0 "${PID[$name]}" 2>/dev/null; then
-            die "$name exited: $(tail -5 "$work/$name.log" 2>/dev/null)"
-        fi
-        sleep 0.1
-    done
-    die "$name did not answer 200 (last: $code): $(tail -5 "$work/$name.log" 2>/dev/null)"
-}
+wrk_script body
+wrk_script stream
 
 start_upstream upstream
 UNARY_UP=$UP
@@ -290,10 +256,10 @@ results=$work/results
 # cpu_ticks NAME: user+system clock ticks used so far by the setup's processes (for
 # nginx the master and its workers; for direct, the upstream).
 cpu_ticks() {
-    local p procs=("${PID[$1]}")
+    local procs=("${PID[$1]}") u s
     [[ $1 != nginx ]] || mapfile -t -O 1 procs < <(pgrep -P "${PID[nginx]}" || true)
-    for p in "${procs[@]}"; do cat "/proc/$p/stat" 2>/dev/null || true; done \
-        | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+    read -r u s < <(proc_ticks "${procs[@]}")
+    echo $((u + s))
 }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 

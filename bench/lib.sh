@@ -63,6 +63,57 @@ median() {
         }' "$results"
 }
 
+# The unary chat request every load script sends, sent as OWNER (set by the caller).
+UNARY_BODY='{"model":"bench-1","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64}'
+
+# wrk_script NAME: $work/NAME.lua, which POSTs $work/NAME.json as $OWNER and prints one
+# line when wrk is done: `BENCH rps= p50_us= p99_us= n= non2xx= errors=`.
+wrk_script() {
+    cat >"$work/$1.lua" <<EOF
+wrk.method = "POST"
+wrk.body = [[$(cat "$work/$1.json")]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Commit-Owner"] = "$OWNER"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH rps=%.1f p50_us=%d p99_us=%d n=%d non2xx=%d errors=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50),
+    latency:percentile(99), summary.requests, e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+EOF
+}
+
+post() { # URL BODYFILE [curl args...]
+    local url=$1 file=$2
+    shift 2
+    curl -sS --max-time 10 -H 'Content-Type: application/json' -H "X-Commit-Owner: $OWNER" \
+        --data-binary "@$file" "$@" "$url"
+}
+
+# wait_ok NAME URL [LOG]: POSTs $work/body.json until it gets a 200 (20 s at most);
+# fails early, with LOG's tail (default $work/NAME.log), if PID[NAME] has exited.
+wait_ok() {
+    local name=$1 url=$2 log=${3:-$work/$1.log} code=""
+    for _ in $(seq 200); do
+        code=$(post "$url" "$work/body.json" -o /dev/null -w '%{http_code}' 2>/dev/null || true)
+        [[ $code == 200 ]] && return 0
+        if [[ -n ${PID[$name]:-} ]] && ! kill -0 "${PID[$name]}" 2>/dev/null; then
+            die "$name exited: $(tail -5 "$log" 2>/dev/null)"
+        fi
+        sleep 0.1
+    done
+    die "$name did not answer 200 (last: $code): $(tail -5 "$log" 2>/dev/null)"
+}
+
+# proc_ticks PID...: "user system" clock ticks used so far by these processes (all
+# their threads).
+proc_ticks() {
+    local p
+    for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done \
+        | awk '{ sub(/^.*\) /, ""); u += $12; s += $13 } END { print u + 0, s + 0 }'
+}
+
 # random_hex32: 32 random bytes as 64 lowercase hex digits (an HMAC secret).
 random_hex32() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 

@@ -68,6 +68,7 @@ if [[ $variant == floor ]]; then
     start_listener "$target/release/examples/bench_floor" floor --upstream "$UP"
     gw=$UP_PID
     url=http://$UP/v1/chat/completions
+    log=$work/floor.out
 else
     gw_args=()
     if [[ $variant == ed25519 ]]; then
@@ -79,27 +80,17 @@ else
     gw=$!
     pids+=("$gw")
     url=http://127.0.0.1:$port/v1/chat/completions
+    log=$work/gateway.log
 fi
+declare -A PID=([$variant]=$gw)
 
-body='{"model":"bench-1","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64}'
-cat >"$work/load.lua" <<EOF
-wrk.method = "POST"
-wrk.body = [[$body]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Commit-Owner"] = "$OWNER"
-EOF
-code=""
-for _ in $(seq 100); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
-        -H "X-Commit-Owner: $OWNER" --data-binary "$body" "$url" || true)
-    [[ $code == 200 ]] && break
-    sleep 0.1
-done
-[[ $code == 200 ]] || die "$variant answered $code: $(tail -5 "$work/gateway.log" 2>/dev/null)"
+printf '%s' "$UNARY_BODY" >"$work/body.json"
+wrk_script body
+wait_ok "$variant" "$url" "$log"
 
 say "warm-up, then $SECS s of samples under wrk -c$CONNS"
-wrk -t2 -c"$CONNS" -d2s -s "$work/load.lua" "$url" >/dev/null
-wrk -t2 -c"$CONNS" -d"$((SECS + 2))s" --timeout 5s -s "$work/load.lua" "$url" >"$work/wrk.txt" &
+wrk -t2 -c"$CONNS" -d2s -s "$work/body.lua" "$url" >/dev/null
+wrk -t2 -c"$CONNS" -d"$((SECS + 2))s" --timeout 5s -s "$work/body.lua" "$url" >"$work/wrk.txt" &
 load=$!
 sleep 1
 perf record -q -e cpu-clock -F "$FREQ" --call-graph dwarf,16384 -p "$gw" -o "$work/perf.data" -- sleep "$SECS" \
