@@ -12,6 +12,8 @@ mod cli;
 mod commit;
 mod config;
 mod demo;
+mod fold;
+mod gateway;
 mod inspection;
 mod metrics;
 mod mock;
@@ -21,10 +23,10 @@ mod reload;
 mod respond;
 mod run;
 mod server;
-mod stream;
 mod tlog;
 mod tls;
 mod upstream;
+mod verdict;
 
 use std::process::ExitCode;
 

@@ -15,7 +15,7 @@
 //!   classification_gate, rate_limit, regex_content; inspection: scope_drift,
 //!   regex_output.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::admission::AdmissionCheck;
 use crate::admission::body_cap::BodyCap;
@@ -24,9 +24,9 @@ use crate::admission::owner::{OwnerResolution, parse_owner_spec};
 use crate::admission::rate_limit::{RateLimit, SystemClock};
 use crate::admission::regex_content::{ContentRule, RegexContent};
 use crate::admission::trust::{Cidr, TrustedNetworks};
-use crate::inspection::InspectionCheck;
 use crate::inspection::regex_output::{DEFAULT_WINDOW_CHARS, OutputRule, RegexOutput};
 use crate::inspection::scope_drift::{ScopeDrift, ScopeDriftSettings};
+use crate::inspection::{Checks, InspectionCheck};
 
 pub mod config;
 
@@ -44,7 +44,35 @@ impl PolicyConfig {
 /// The checks the pipeline runs, in order.
 pub struct Policy {
     pub admission: Vec<Box<dyn AdmissionCheck>>,
-    pub inspection: Vec<Box<dyn InspectionCheck>>,
+    /// Shared with every response being inspected under this policy.
+    pub inspection: Checks,
+}
+
+/// The policy in force; swapped whole on reload (SIGHUP), while each request keeps the
+/// snapshot it took before admission.
+pub struct PolicyCell(RwLock<Arc<Policy>>);
+
+impl PolicyCell {
+    pub fn new(p: Policy) -> Self {
+        PolicyCell(RwLock::new(Arc::new(p)))
+    }
+
+    /// The policy for one request (a cheap `Arc` clone).
+    pub fn current(&self) -> Arc<Policy> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `p` in force for the requests that start from now on.
+    pub fn replace(&self, p: Policy) {
+        let mut g = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *g = Arc::new(p);
+    }
 }
 
 impl Policy {
@@ -67,7 +95,10 @@ impl Policy {
                 Box::new(BodyCap { cap: body_cap }),
                 Box::new(ClassificationGate),
             ],
-            inspection: vec![Box::new(ScopeDrift::new(ScopeDriftSettings::default()))],
+            inspection: Checks::from(vec![
+                Box::new(ScopeDrift::new(ScopeDriftSettings::default()))
+                    as Box<dyn InspectionCheck>,
+            ]),
         }
     }
 }
@@ -197,7 +228,7 @@ fn assemble(cfg: &PolicyConfig, body_cap: usize) -> (Policy, Vec<String>) {
     (
         Policy {
             admission,
-            inspection,
+            inspection: inspection.into(),
         },
         errs,
     )

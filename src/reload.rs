@@ -1,7 +1,7 @@
 //! Policy reload on SIGHUP, without dropping connections or breaking the chain.
 //!
 //! Guarantees:
-//! - Each request takes one snapshot of the policy ([`PolicyCell::current`]) before
+//! - Each request takes one snapshot of the policy ([`crate::policy::PolicyCell::current`]) before
 //!   admission and keeps it to its end, so admission and inspection of one request
 //!   always run the same policy; in-flight requests and open connections are untouched
 //!   by a reload.
@@ -17,39 +17,14 @@
 //! - An invalid configuration changes nothing: the previous policy keeps running.
 //! - Rate-limit buckets belong to the policy, so they start full after a reload.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use signet_audit::json::Value;
 use signet_audit::{Decision, EntryDraft};
 
 use crate::config::{self, Config, ServeArgs};
-use crate::pipeline::Gateway;
+use crate::gateway::Gateway;
 use crate::policy::Policy;
-
-/// The policy in force; swapped whole on reload.
-pub struct PolicyCell(RwLock<Arc<Policy>>);
-
-impl PolicyCell {
-    pub fn new(p: Policy) -> Self {
-        PolicyCell(RwLock::new(Arc::new(p)))
-    }
-
-    /// The policy for one request (a cheap `Arc` clone).
-    pub fn current(&self) -> Arc<Policy> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn replace(&self, p: Policy) {
-        let mut g = match self.0.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *g = Arc::new(p);
-    }
-}
 
 /// Builds the policy a configuration asks for (`[dangerous] open_policy`, `[policy]`,
 /// or the safe default), with `body_cap` as the request body limit.
@@ -57,7 +32,7 @@ pub fn build_policy(cfg: &Config, body_cap: usize) -> Result<Policy, Vec<String>
     if cfg.open_policy {
         return Ok(Policy {
             admission: Vec::new(),
-            inspection: Vec::new(),
+            inspection: Vec::new().into(),
         });
     }
     match &cfg.policy {

@@ -1,15 +1,32 @@
-//! The only place that decides what a refused or failed client sees.
+//! The only place that decides what a client sees at the end of its request: a
+//! refusal, a failure, a completed unary response, the head and tail of a stream, or
+//! a stream cut short.
 //!
-//! Guarantees: bodies are fixed JSON shapes; with strict error redaction (the default)
-//! a refusal says only `{"error":"refused","correlation_id":…}` and failures name their
-//! class (`upstream_unavailable`, `upstream_timeout`, `audit_unavailable`, …); check
-//! names and reasons reach the client only in verbose mode. Details always go to the
-//! audit entry. Every response carries `X-Signet-Correlation-Id`.
+//! Guarantees:
+//! - Error bodies are fixed JSON shapes. With strict error redaction (the default) a
+//!   refusal says only `{"error":"refused","correlation_id":…}`, and a stream cut by
+//!   a check ends with `data: {"correlation_id":…,"reason":"refused","signet_abort":true}`
+//!   then `data: [DONE]`: the check's name and reason reach the client only in
+//!   verbose mode. Failures name their class (`upstream_unavailable`,
+//!   `upstream_timeout`, `audit_unavailable`, `internal_error`). Details always go to
+//!   the audit entry.
+//! - Every response carries `X-Signet-Correlation-Id`, set here and nowhere else.
+//! - A response whose entry was committed is built from that commit's receipt
+//!   ([`committed`], [`refused`], [`stream_tail`] take it as an argument), so none
+//!   leaves without it; when the entry could not be written the client gets 503
+//!   `audit_unavailable` instead (a stream is cut with an error).
+//! - The receipt goes in the configured header (unary), or as an HTTP trailer and a
+//!   final SSE comment `: signet-receipt …` (streams), when receipts are on.
 
-use http::{HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use hyper::body::Frame;
 use signet_audit::json::{self, Map, Value};
 
-use crate::body::{self, Body};
+use crate::body::{self, Body, BoxError};
+use crate::commit::{CommitError, CommitReceipt};
+use crate::config::Config;
+use crate::verdict::Refusal;
 
 pub const CORRELATION_HEADER: &str = "x-signet-correlation-id";
 
@@ -55,8 +72,146 @@ impl Failure<'_> {
     }
 }
 
-/// Builds the client-facing error response.
-pub fn failure(f: &Failure<'_>, correlation_id: &str, verbose: bool) -> Response<Body> {
+/// A refusal or failure whose entry was committed (`Ok`, with its receipt) or could
+/// not be (`Err`: 503 `audit_unavailable`).
+pub fn refused(
+    cfg: &Config,
+    f: &Failure<'_>,
+    entry_id: &str,
+    committed: Result<&CommitReceipt, &CommitError>,
+) -> Response<Body> {
+    match committed {
+        Ok(c) => {
+            let mut r = failure(f, entry_id, !cfg.strict_error_redaction);
+            put_receipt(cfg, r.headers_mut(), c);
+            r
+        }
+        Err(_) => audit_unavailable(entry_id),
+    }
+}
+
+/// 503 `audit_unavailable`: the journal cannot write, so nothing was forwarded (or,
+/// after the upstream answered, nothing is released).
+pub fn audit_unavailable(entry_id: &str) -> Response<Body> {
+    failure(&Failure::AuditUnavailable, entry_id, false)
+}
+
+/// A completed unary response, released with the receipt of its durable entry.
+pub fn committed(
+    cfg: &Config,
+    mut parts: http::response::Parts,
+    body: Bytes,
+    entry_id: &str,
+    receipt: &CommitReceipt,
+) -> Response<Body> {
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    correlate(&mut parts.headers, entry_id);
+    put_receipt(cfg, &mut parts.headers, receipt);
+    Response::from_parts(parts, body::full(body))
+}
+
+/// The head of a streamed response: announces the receipt trailer, names the entry.
+pub fn stream_head(
+    cfg: &Config,
+    mut parts: http::response::Parts,
+    entry_id: &str,
+    body: Body,
+) -> Response<Body> {
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    if cfg.emit_receipts
+        && let Ok(v) = HeaderValue::from_str(cfg.receipt_header_name.as_str())
+    {
+        parts.headers.insert(http::header::TRAILER, v);
+    }
+    correlate(&mut parts.headers, entry_id);
+    Response::from_parts(parts, body)
+}
+
+/// The last events of an SSE stream cut by a check: the abort event, then `[DONE]`.
+pub fn stream_abort(cfg: &Config, entry_id: &str, r: &Refusal) -> Bytes {
+    let reason = if cfg.strict_error_redaction {
+        "refused"
+    } else {
+        r.reason.as_str()
+    };
+    abort_event(entry_id, reason, true)
+}
+
+/// What follows a stream's last byte once its entry is settled: the receipt (final
+/// SSE comment and trailer), or, when the entry could not be written, an
+/// `audit_unavailable` abort event (SSE, client still there) and an error that cuts
+/// the body.
+pub fn stream_tail(
+    cfg: &Config,
+    entry_id: &str,
+    is_sse: bool,
+    client_gone: bool,
+    committed: Result<&CommitReceipt, &CommitError>,
+) -> Vec<Result<Frame<Bytes>, BoxError>> {
+    let mut out = Vec::new();
+    match committed {
+        Ok(c) => {
+            if let Some(rc) = c.receipt.as_ref().filter(|_| cfg.emit_receipts) {
+                let value = rc.to_header_value();
+                if is_sse {
+                    out.push(Ok(Frame::data(Bytes::from(format!(
+                        ": signet-receipt {value}\n\n"
+                    )))));
+                }
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    let mut t = HeaderMap::new();
+                    t.insert(cfg.receipt_header_name.clone(), v);
+                    out.push(Ok(Frame::trailers(t)));
+                }
+            }
+        }
+        Err(_) => {
+            if is_sse && !client_gone {
+                out.push(Ok(Frame::data(abort_event(
+                    entry_id,
+                    "audit_unavailable",
+                    false,
+                ))));
+            }
+            out.push(Err("audit entry could not be written".into()));
+        }
+    }
+    out
+}
+
+/// `data: {"correlation_id":…,"reason":…,"signet_abort":true}`, and `data: [DONE]`
+/// when `done`.
+fn abort_event(entry_id: &str, reason: &str, done: bool) -> Bytes {
+    let mut m = Map::new();
+    m.insert("correlation_id".into(), entry_id.into());
+    m.insert("reason".into(), reason.into());
+    m.insert("signet_abort".into(), true.into());
+    let mut line = b"data: ".to_vec();
+    json::write_canonical(&Value::Object(m), &mut line);
+    line.extend_from_slice(b"\n\n");
+    if done {
+        line.extend_from_slice(b"data: [DONE]\n\n");
+    }
+    Bytes::from(line)
+}
+
+fn correlate(h: &mut HeaderMap, entry_id: &str) {
+    if let Ok(v) = HeaderValue::from_str(entry_id) {
+        h.insert(CORRELATION_HEADER, v);
+    }
+}
+
+fn put_receipt(cfg: &Config, h: &mut HeaderMap, c: &CommitReceipt) {
+    if let Some(rc) = &c.receipt
+        && cfg.emit_receipts
+        && let Ok(v) = HeaderValue::from_str(&rc.to_header_value())
+    {
+        h.insert(cfg.receipt_header_name.clone(), v);
+    }
+}
+
+/// The client-facing error response.
+fn failure(f: &Failure<'_>, correlation_id: &str, verbose: bool) -> Response<Body> {
     let mut m = Map::new();
     m.insert("error".into(), f.code().into());
     m.insert("correlation_id".into(), correlation_id.into());
@@ -79,9 +234,7 @@ pub fn failure(f: &Failure<'_>, correlation_id: &str, verbose: bool) -> Response
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
-    if let Ok(v) = HeaderValue::from_str(correlation_id) {
-        h.insert(CORRELATION_HEADER, v);
-    }
+    correlate(h, correlation_id);
     if let Failure::Refused {
         retry_after_s: Some(s),
         ..
@@ -128,6 +281,42 @@ mod tests {
             text(failure(&Failure::UpstreamTimeout, "x", true))
                 .await
                 .contains("upstream_timeout")
+        );
+    }
+
+    fn config(strict: bool) -> Config {
+        let env: std::collections::HashMap<String, String> = [
+            ("SIGNET_UPSTREAM_URL", "http://127.0.0.1:9".to_owned()),
+            ("SIGNET_HMAC_SECRET", "ab".repeat(32)),
+            ("SIGNET_AUDIT_LOG_PATH", "/tmp/unused.jsonl".to_owned()),
+            ("SIGNET_STRICT_ERROR_REDACTION", strict.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        crate::config::load(&crate::config::ServeArgs::default(), &env)
+            .expect("config")
+            .0
+    }
+
+    /// A stream cut by a check says as much as a unary refusal: in strict mode only
+    /// `refused`, never the check's name or reason.
+    #[test]
+    fn stream_abort_follows_the_same_redaction_as_refusals() {
+        let mut r = Refusal::new(403, "scope_drift", "marker TOP SECRET in the response");
+        r.metadata.insert("marker".into(), "TOP SECRET".into());
+        let strict =
+            String::from_utf8(stream_abort(&config(true), "id1", &r).to_vec()).expect("utf8");
+        assert_eq!(
+            strict,
+            "data: {\"correlation_id\":\"id1\",\"reason\":\"refused\",\"signet_abort\":true}\n\ndata: [DONE]\n\n"
+        );
+        assert!(!strict.contains("scope_drift") && !strict.contains("TOP"));
+        let verbose =
+            String::from_utf8(stream_abort(&config(false), "id1", &r).to_vec()).expect("utf8");
+        assert!(
+            verbose.contains("marker TOP SECRET in the response"),
+            "{verbose}"
         );
     }
 }

@@ -26,8 +26,8 @@ use signet_audit::transparency::{Shared, TransparencyOptions, sidecar};
 use crate::cli::exit::{self, CmdResult, Failure};
 use crate::commit::Committer;
 use crate::config::{Config, LogFormat};
+use crate::gateway::Gateway;
 use crate::metrics::Metrics;
-use crate::pipeline::Gateway;
 use crate::tlog::TlogState;
 
 /// Sets up tracing once; logs go to stderr.
@@ -112,11 +112,12 @@ pub fn build(cfg: Config) -> Result<(Arc<Gateway>, JournalWriter), Failure> {
     };
     let gw = Arc::new(Gateway {
         cfg,
-        policy: crate::reload::PolicyCell::new(policy),
+        policy: crate::policy::PolicyCell::new(policy),
         committer,
         client,
         metrics: Metrics::default(),
         tlog,
+        inflight: Default::default(),
     });
     Ok((gw, writer))
 }

@@ -14,8 +14,10 @@
 //!   and write no audit entry. Everything else goes through [`crate::pipeline`].
 //! - Connections are served by a fixed set of threads, each with a single-threaded
 //!   runtime, and handed to them in turn as they are accepted ([`serve_threads`]).
-//! - On shutdown the listener closes first, in-flight requests finish (bounded by the
-//!   request timeout), then the caller flushes the journal.
+//! - On shutdown the listener closes first, in-flight requests finish, also those
+//!   whose client went away and the streams still being pumped (all bounded by the
+//!   request timeout), and only then do the serving threads stop and the caller
+//!   flush the journal and write the final checkpoint.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,7 +36,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::{Body, text};
-use crate::pipeline::{self, Gateway};
+use crate::gateway::{ClientAddr, Gateway, ViaTls};
+use crate::pipeline;
 
 /// Largest request head accepted (HTTP/1 read buffer).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -127,14 +130,10 @@ async fn own_endpoint(gw: &Gateway, req: &Request<Incoming>) -> Option<Response<
     })
 }
 
-/// Marks a request that arrived over the TLS listener (for `Forwarded: proto=https`).
-#[derive(Clone, Copy, Debug)]
-pub struct ViaTls;
-
 async fn route(
     gw: Arc<Gateway>,
     mut req: Request<Incoming>,
-    peer: pipeline::ClientAddr,
+    peer: ClientAddr,
     tls: bool,
 ) -> Result<Response<Body>, Infallible> {
     if let Some(r) = own_endpoint(&gw, &req).await {
@@ -157,7 +156,7 @@ async fn serve_connection<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let client = pipeline::ClientAddr::new(peer.ip());
+    let client = ClientAddr::new(peer.ip());
     let svc = service_fn(move |req| route(gw.clone(), req, client.clone(), tls));
     let conn = builder.serve_connection(io, svc).into_owned();
     if let Err(e) = watcher.watch(conn).await {
@@ -258,15 +257,28 @@ impl Conns {
         }
     }
 
-    /// Waits for the connections `graceful` watches to finish, at most the request
-    /// timeout plus a second.
+    /// Waits for the connections `graceful` watches to finish, then for every request
+    /// and stream that runs as a task of its own (their clients gone, or streaming),
+    /// on any thread, to reach its terminal entry: at most the request timeout plus a
+    /// second in all. Every such request ends by its own deadline (the request
+    /// timeout), so the bound is only a guard.
     async fn drain(&self, graceful: GracefulShutdown) {
-        let drain = self.gw.cfg.request_timeout + Duration::from_secs(1);
-        if tokio::time::timeout(drain, graceful.shutdown())
+        let until =
+            tokio::time::Instant::now() + self.gw.cfg.request_timeout + Duration::from_secs(1);
+        if tokio::time::timeout_at(until, graceful.shutdown())
             .await
             .is_err()
         {
             tracing::warn!("in-flight requests did not finish before the drain timeout");
+        }
+        if tokio::time::timeout_at(until, self.gw.inflight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.gw.inflight.len(),
+                "detached requests did not finish before the drain timeout"
+            );
         }
     }
 }
@@ -379,6 +391,8 @@ pub async fn serve_threads(
         }
     }
     drop(listener);
+    // From now on the drain may end once no request runs as a task of its own.
+    conns.gw.inflight.close();
     let joins: Vec<_> = workers
         .into_iter()
         .map(|w| {

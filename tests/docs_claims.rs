@@ -66,13 +66,18 @@ fn defines(files: &[PathBuf], func: &str) -> bool {
     })
 }
 
-/// True when `src/` (at any depth) has a module file `name.rs`.
+/// True when `src/` (at any depth) has a module `name`: a file `name.rs` or a folder
+/// `name/mod.rs`.
 fn names_a_source_module(name: &str) -> bool {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
-    files
-        .iter()
-        .any(|f| f.file_stem().is_some_and(|s| s == name))
+    files.iter().any(|f| {
+        f.file_stem().is_some_and(|s| s == name)
+            || (f.file_name().is_some_and(|s| s == "mod.rs")
+                && f.parent()
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|d| d == name))
+    })
 }
 
 /// Backticked `a::b::c` paths that look like test paths (lower-case snake segments).

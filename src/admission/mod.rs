@@ -18,8 +18,10 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::HeaderMap;
+use signet_audit::OwnerType;
 use signet_audit::json::Map;
-use signet_audit::{Decision, OwnerType};
+
+pub use crate::verdict::{Level, Refusal};
 
 /// The parts of a request admission looks at.
 pub struct Request<'a> {
@@ -41,28 +43,6 @@ pub struct Owner {
     pub method: &'static str,
 }
 
-/// Classification levels, ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    Unclass,
-    Cui,
-    Secret,
-    TopSecret,
-    TsSci,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Unclass => "UNCLASS",
-            Level::Cui => "CUI",
-            Level::Secret => "SECRET",
-            Level::TopSecret => "TS",
-            Level::TsSci => "TS/SCI",
-        }
-    }
-}
-
 /// What admission has established so far; the pipeline reads it afterwards.
 #[derive(Clone, Debug, Default)]
 pub struct AdmissionState {
@@ -80,35 +60,6 @@ pub struct AdmissionState {
     pub redactions: Vec<String>,
     /// Extra facts for the audit entry (strings and integers only).
     pub metadata: Map,
-}
-
-/// A refusal: what the client is told (status, fixed body chosen by `respond`) and
-/// what the audit entry records.
-#[derive(Clone, Debug)]
-pub struct Refusal {
-    pub status: u16,
-    /// The check that refused, e.g. `owner_resolution`.
-    pub check: &'static str,
-    pub decision: Decision,
-    /// Human-readable reason for the audit entry (and verbose error mode).
-    pub reason: String,
-    /// Seconds for a `Retry-After` header (rate limit).
-    pub retry_after_s: Option<u64>,
-    /// Extra facts for the audit entry.
-    pub metadata: Map,
-}
-
-impl Refusal {
-    pub fn new(status: u16, check: &'static str, reason: impl Into<String>) -> Self {
-        Refusal {
-            status,
-            check,
-            decision: Decision::Block,
-            reason: reason.into(),
-            retry_after_s: None,
-            metadata: Map::new(),
-        }
-    }
 }
 
 /// One admission check.

@@ -28,7 +28,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::headers::{HeaderFault, single_header};
 use super::{AdmissionCheck, AdmissionState, Owner, Refusal, Request};
-use crate::inspection::text::is_format_char;
+use crate::fold::is_format_char;
 
 pub const CHECK: &str = "owner_resolution";
 /// Longest principal accepted, in characters after normalisation.

@@ -35,7 +35,7 @@ use signet_audit::json::{self, Value};
 
 use super::body_json::{Seg, string_values};
 use super::{AdmissionCheck, AdmissionState, Refusal, Request};
-use crate::inspection::text::{fold_compat, unfold_ranges};
+use crate::fold::{fold_compat, unfold_ranges};
 
 pub const CHECK: &str = "regex_content";
 

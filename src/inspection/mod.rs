@@ -10,7 +10,7 @@ pub mod scope_drift;
 pub mod sse;
 pub mod text;
 
-use crate::admission::{Level, Refusal};
+use crate::verdict::{Level, Refusal};
 
 /// What an inspector knows about the request it inspects the response of.
 #[derive(Clone, Debug)]
@@ -41,6 +41,9 @@ pub trait InspectionCheck: Send + Sync {
     fn start(&self, ctx: &InspectCtx) -> Box<dyn Inspector>;
 }
 
+/// The inspection checks of one policy, shared by every response it inspects.
+pub type Checks = std::sync::Arc<[Box<dyn InspectionCheck>]>;
+
 /// Named inspectors of one response.
 pub type Inspectors = Vec<(&'static str, Box<dyn Inspector>)>;
 
@@ -57,7 +60,7 @@ pub const MAX_CHOICES: usize = 128;
 /// framing between two halves of a marker never hides it and markers in the framing
 /// are found.
 pub struct ResponseInspectors {
-    checks: std::sync::Arc<crate::policy::Policy>,
+    checks: Checks,
     ctx: InspectCtx,
     pub content: Inspectors,
     pub choices: Vec<(u64, Inspectors)>,
@@ -89,16 +92,16 @@ pub fn feed_all(
 }
 
 impl ResponseInspectors {
-    pub fn start(policy: std::sync::Arc<crate::policy::Policy>, ctx: &InspectCtx) -> Self {
+    pub fn start(checks: Checks, ctx: &InspectCtx) -> Self {
         let framing_ctx = InspectCtx {
             max_tokens: None,
             ..ctx.clone()
         };
         ResponseInspectors {
-            content: start_all(&policy.inspection, ctx),
+            content: start_all(&checks, ctx),
             choices: Vec::new(),
-            framing: start_all(&policy.inspection, &framing_ctx),
-            checks: policy,
+            framing: start_all(&checks, &framing_ctx),
+            checks,
             ctx: ctx.clone(),
         }
     }
@@ -129,7 +132,7 @@ impl ResponseInspectors {
                     ));
                 }
                 None => {
-                    let set = start_all(&self.checks.inspection, &self.ctx);
+                    let set = start_all(&self.checks, &self.ctx);
                     self.choices.push((*index, set));
                     self.choices.len() - 1
                 }

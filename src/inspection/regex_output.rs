@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::text::{back_chars, fold_compat, next_char};
 use super::{InspectCtx, InspectionCheck, Inspector};
-use crate::admission::Refusal;
+use crate::fold::{back_chars, fold_compat, next_char};
+use crate::verdict::Refusal;
 
 pub const CHECK: &str = "regex_output";
 /// Window kept per rule unless configured, in characters.
@@ -104,7 +104,7 @@ impl Inspector for OutputInspector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::Level;
+    use crate::verdict::Level;
 
     fn check(rules: &[(&str, &str, usize)]) -> RegexOutput {
         RegexOutput::new(

@@ -32,9 +32,9 @@ use std::sync::Arc;
 use regex::Regex;
 use signet_audit::json::Value;
 
-use super::text::{back_chars, fold_skeleton, next_char};
 use super::{InspectCtx, InspectionCheck, Inspector};
-use crate::admission::{Level, Refusal};
+use crate::fold::{back_chars, fold_skeleton, next_char};
+use crate::verdict::{Level, Refusal};
 
 pub const CHECK: &str = "scope_drift";
 /// Longest text the marker pattern can match, in characters.

@@ -217,13 +217,21 @@ pub fn join_path(base: &str, path_and_query: &str) -> String {
     out
 }
 
+/// Who a request is forwarded for: the client's address (and that address as text)
+/// and whether it reached the gateway over TLS.
+pub struct ForwardedFor<'a> {
+    pub ip: std::net::IpAddr,
+    pub text: &'a str,
+    pub tls: bool,
+}
+
 /// Builds the request sent upstream, in origin form (`/base/path?query`): the pool
 /// dials the one upstream itself, and `Host` names it.
 pub fn build_request(
     up: &Upstream,
     parts: &http::request::Parts,
     body: Bytes,
-    client: &crate::pipeline::ClientAddr,
+    client: &ForwardedFor<'_>,
     api_key: Option<&str>,
 ) -> Result<Request<Full<Bytes>>, http::Error> {
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -237,7 +245,7 @@ pub fn build_request(
         header::ACCEPT_ENCODING,
         HeaderValue::from_static("identity"),
     );
-    let ip: &str = &client.text;
+    let ip: &str = client.text;
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => HeaderValue::from_str(&format!("{prev}, {ip}"))?,
         None => HeaderValue::from_str(ip)?,
@@ -248,8 +256,7 @@ pub fn build_request(
     } else {
         ip.to_owned()
     };
-    let via_tls = parts.extensions.get::<crate::server::ViaTls>().is_some();
-    let proto = if via_tls || parts.uri.scheme_str() == Some("https") {
+    let proto = if client.tls || parts.uri.scheme_str() == Some("https") {
         "https"
     } else {
         "http"
@@ -335,7 +342,11 @@ mod tests {
             .body(())
             .expect("req")
             .into_parts();
-        let ip = crate::pipeline::ClientAddr::new("192.0.2.7".parse().expect("ip"));
+        let ip = ForwardedFor {
+            ip: "192.0.2.7".parse().expect("ip"),
+            text: "192.0.2.7",
+            tls: false,
+        };
         let r = build_request(&up, &parts, Bytes::from_static(b"{}"), &ip, Some("gwkey"))
             .expect("build");
         assert_eq!(r.uri().to_string(), "/v1/chat/completions?stream=1");

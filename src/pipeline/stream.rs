@@ -1,73 +1,62 @@
-//! Streamed responses: SSE inspected event by event, or any body passed through when
-//! no inspector runs; the entry is committed when the stream ends.
+//! The streamed half of inspection: SSE inspected event by event, or any body passed
+//! through when no inspector runs; the stream's end goes to the one exit.
 //!
 //! Guarantees:
 //! - An SSE event reaches the client only after every inspector has seen it and none
 //!   is still deciding about its end (a marker whose verdict depends on the next
-//!   characters holds the events until it is decided); an abort
-//!   sends `data: {"signet_abort":true,"reason":…,"correlation_id":…}` and
-//!   `data: [DONE]`, and nothing from the upstream after that.
+//!   characters holds the events until it is decided); an abort sends the abort
+//!   event `respond` builds, and nothing from the upstream after that.
 //! - Exactly one entry per stream, whatever ends it: upstream end, abort, upstream
-//!   error, timeout, or the client going away (`finish_reason` says which).
-//! - The receipt follows the entry: as an HTTP trailer, and for SSE also as a final
-//!   comment line `: signet-receipt …` (which SSE clients ignore).
+//!   error, timeout, or the client going away (`finish_reason` says which); it is
+//!   written by `commit::finish`, and what follows it (the receipt as a trailer and a
+//!   final `: signet-receipt` comment) is built by `respond`.
 //! - `response_fingerprint` is the SHA-256 of exactly the bytes sent to the client.
+//! - The pump runs as a task tracked by the gateway, so a shutdown waits for it.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response};
+use http::Response;
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use sha2::{Digest, Sha256};
-use signet_audit::json::{self, Map, Value};
-use signet_audit::util::to_hex;
-use signet_audit::{Decision, EntryDraft};
+use signet_audit::util::prefixed_hex;
 
-use crate::admission::Refusal;
+use super::commit::{Streamed, finish};
+use super::facts::Facts;
+use super::stop::StreamEnd;
 use crate::body::{self, Body, FrameSender};
+use crate::gateway::Gateway;
 use crate::inspection::ResponseInspectors;
 use crate::inspection::sse::{SseEvent, SseSplitter};
 use crate::inspection::text::{Split, split_for_inspection};
-use crate::pipeline::{Facts, Gateway};
 use crate::respond;
 use crate::upstream::UpstreamBody;
+use crate::verdict::Refusal;
 
 /// Largest single SSE event accepted from the upstream.
 const MAX_EVENT: usize = 1 << 20;
 
-/// Starts streaming `rbody` to the client; returns the response head at once.
-#[allow(clippy::too_many_arguments)]
-pub fn respond(
-    gw: Arc<Gateway>,
-    facts: Facts,
-    mut rparts: http::response::Parts,
-    rbody: UpstreamBody,
-    inspectors: ResponseInspectors,
-    is_sse: bool,
-    deadline: Instant,
-) -> Response<Body> {
-    rparts.headers.remove(http::header::CONTENT_LENGTH);
-    if gw.cfg.emit_receipts {
-        let name = gw.cfg.receipt_header_name.as_str();
-        if let Ok(v) = HeaderValue::from_str(name) {
-            rparts.headers.insert(http::header::TRAILER, v);
-        }
-    }
-    if let Ok(v) = HeaderValue::from_str(&facts.entry_id) {
-        rparts.headers.insert(respond::CORRELATION_HEADER, v);
-    }
-    let status = rparts.status.as_u16();
+/// A response to stream: its head, the upstream's body, and the inspectors.
+pub struct Start {
+    pub parts: http::response::Parts,
+    pub body: UpstreamBody,
+    pub inspectors: ResponseInspectors,
+    pub is_sse: bool,
+}
+
+/// Starts streaming to the client; returns the response head at once.
+pub fn start(gw: Arc<Gateway>, facts: Facts, s: Start) -> Response<Body> {
+    let status = s.parts.status.as_u16();
     let (tx, body) = body::channel(16);
-    tokio::spawn(pump(
-        gw, facts, status, rbody, inspectors, is_sse, deadline, tx,
-    ));
-    Response::from_parts(rparts, body)
+    let head = respond::stream_head(&gw.cfg, s.parts, &facts.entry_id, body);
+    let tracker = gw.inflight.clone();
+    tracker.spawn(pump(gw, facts, status, s.body, s.inspectors, s.is_sse, tx));
+    head
 }
 
 /// What ended the stream.
-struct End {
+struct Ending {
     finish_reason: String,
     abort: Option<Refusal>,
     client_gone: bool,
@@ -178,17 +167,16 @@ fn inspect_event(
     Ok(split.finish_reason)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn pump(
     gw: Arc<Gateway>,
-    mut facts: Facts,
+    facts: Facts,
     status: u16,
     mut rbody: UpstreamBody,
     mut inspectors: ResponseInspectors,
     is_sse: bool,
-    deadline: Instant,
     tx: FrameSender,
 ) {
+    let deadline = facts.deadline;
     let mut out = Out {
         tx,
         hasher: Sha256::new(),
@@ -204,21 +192,21 @@ async fn pump(
     let end = 'read: loop {
         let frame = match tokio::time::timeout_at(deadline.into(), rbody.frame()).await {
             Err(_) => {
-                break End {
+                break Ending {
                     finish_reason: "timeout".into(),
                     abort: None,
                     client_gone: false,
                 };
             }
             Ok(None) => {
-                break End {
+                break Ending {
                     finish_reason: String::new(),
                     abort: None,
                     client_gone: false,
                 };
             }
             Ok(Some(Err(_))) => {
-                break End {
+                break Ending {
                     finish_reason: "upstream_error".into(),
                     abort: None,
                     client_gone: false,
@@ -233,14 +221,14 @@ async fn pump(
             if let Err(r) =
                 inspectors.feed_content(&String::from_utf8_lossy(&data), shadow, &mut shadowed)
             {
-                break End {
+                break Ending {
                     finish_reason: format!("{}_abort", r.check),
                     abort: Some(r),
                     client_gone: false,
                 };
             }
             if !out.send(data).await {
-                break End {
+                break Ending {
                     finish_reason: "client_disconnect".into(),
                     abort: None,
                     client_gone: true,
@@ -256,7 +244,7 @@ async fn pump(
                     "sse_format",
                     format!("upstream stream is not valid SSE: {e}"),
                 );
-                break End {
+                break Ending {
                     finish_reason: "sse_format_abort".into(),
                     abort: Some(r),
                     client_gone: false,
@@ -266,7 +254,7 @@ async fn pump(
         for ev in events {
             match inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
                 Err(r) => {
-                    break 'read End {
+                    break 'read Ending {
                         finish_reason: format!("{}_abort", r.check),
                         abort: Some(r),
                         client_gone: false,
@@ -278,7 +266,7 @@ async fn pump(
             held.push(ev.raw);
             let deciding = inspectors.holding();
             if !deciding && !out.send_all(&mut held).await {
-                break 'read End {
+                break 'read Ending {
                     finish_reason: "client_disconnect".into(),
                     abort: None,
                     client_gone: true,
@@ -293,7 +281,7 @@ async fn pump(
         if is_sse && let Ok(Some(ev)) = splitter.finish() {
             match inspect_event(&mut inspectors, &ev, shadow, &mut shadowed) {
                 Err(r) => {
-                    end = End {
+                    end = Ending {
                         finish_reason: format!("{}_abort", r.check),
                         abort: Some(r),
                         client_gone: false,
@@ -311,7 +299,7 @@ async fn pump(
             && !end.client_gone
             && let Err(r) = inspectors.finish(shadow, &mut shadowed)
         {
-            end = End {
+            end = Ending {
                 finish_reason: format!("{}_abort", r.check),
                 abort: Some(r),
                 client_gone: false,
@@ -319,7 +307,7 @@ async fn pump(
         }
         // Everything is decided now: release what was held, unless it was refused.
         if end.abort.is_none() && !end.client_gone && !out.send_all(&mut held).await {
-            end = End {
+            end = Ending {
                 finish_reason: "client_disconnect".into(),
                 abort: None,
                 client_gone: true,
@@ -329,105 +317,30 @@ async fn pump(
             end.finish_reason = last_reason;
         }
     }
-    if let Some(r) = &end.abort {
-        let reason = if gw.cfg.strict_error_redaction {
-            r.check.to_owned()
-        } else {
-            r.reason.clone()
-        };
-        let mut m = Map::new();
-        m.insert("correlation_id".into(), facts.entry_id.as_str().into());
-        m.insert("reason".into(), reason.into());
-        m.insert("signet_abort".into(), true.into());
-        let mut line = b"data: ".to_vec();
-        json::write_canonical(&Value::Object(m), &mut line);
-        line.extend_from_slice(b"\n\ndata: [DONE]\n\n");
-        if is_sse {
-            out.send(Bytes::from(line)).await;
-        }
+    if let Some(r) = &end.abort
+        && is_sse
+    {
+        out.send(respond::stream_abort(&gw.cfg, &facts.entry_id, r))
+            .await;
     }
-    if !shadowed.is_empty() {
-        facts.meta.insert(
-            "shadow_refusals".into(),
-            Value::Array(shadowed.iter().map(|r| Value::from(r.check)).collect()),
-        );
-    }
-    let draft = entry_for(&facts, status, &end, &out);
-    let check = end.abort.as_ref().map_or("pipeline.complete", |r| r.check);
-    let decision = draft.decision.as_str();
-    match gw.committer.commit(draft).await {
-        Ok(c) => {
-            gw.metrics.decision(check, decision);
-            if let Some(rc) = c.receipt.filter(|_| gw.cfg.emit_receipts) {
-                let value = rc.to_header_value();
-                if is_sse {
-                    out.send(Bytes::from(format!(": signet-receipt {value}\n\n")))
-                        .await;
-                }
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    let mut t = HeaderMap::new();
-                    t.insert(gw.cfg.receipt_header_name.clone(), v);
-                    let _ = out.tx.send(Ok(Frame::trailers(t))).await;
-                }
-            }
+    let end = StreamEnd {
+        status,
+        finish_reason: end.finish_reason,
+        abort: end.abort,
+        client_gone: end.client_gone,
+        fingerprint: prefixed_hex("sha256:", &out.hasher.clone().finalize()),
+        bytes: out.bytes,
+        shadowed: shadowed.iter().map(|r| r.check).collect(),
+    };
+    let client_gone = out.gone;
+    let tail = finish(&gw, facts, Streamed { end, is_sse }).await;
+    for frame in tail {
+        let data = matches!(&frame, Ok(f) if f.is_data());
+        if data && client_gone {
+            continue;
         }
-        Err(e) => {
-            tracing::error!(entry_id = %facts.entry_id, error = %e, "audit entry for a stream could not be written");
-            if is_sse && !out.gone {
-                let line = format!(
-                    "data: {{\"correlation_id\":\"{}\",\"reason\":\"audit_unavailable\",\"signet_abort\":true}}\n\n",
-                    facts.entry_id
-                );
-                out.send(Bytes::from(line)).await;
-            }
-            let _ = out
-                .tx
-                .send(Err("audit entry could not be written".into()))
-                .await;
+        if out.tx.send(frame).await.is_err() {
+            break;
         }
-    }
-}
-
-fn entry_for(facts: &Facts, status: u16, end: &End, out: &Out) -> EntryDraft {
-    let mut extra = Map::new();
-    extra.insert("finish_reason".into(), end.finish_reason.as_str().into());
-    extra.insert(
-        "response_fingerprint".into(),
-        format!("sha256:{}", to_hex(&out.hasher.clone().finalize())).into(),
-    );
-    extra.insert("response_bytes".into(), Value::from(out.bytes));
-    extra.insert("streamed".into(), true.into());
-    match &end.abort {
-        Some(r) => {
-            for (k, v) in &r.metadata {
-                extra.insert(k.clone(), v.clone());
-            }
-            extra.insert("_check_name".into(), r.check.into());
-            extra.insert("_stage".into(), "inspection".into());
-            extra.insert("upstream_status".into(), Value::from(u64::from(status)));
-            facts.draft("pipeline.inspection", r.decision, &r.reason, status, extra)
-        }
-        None if end.client_gone => facts.draft(
-            "pipeline.complete",
-            Decision::Allow,
-            "client disconnected mid-stream",
-            status,
-            extra,
-        ),
-        None if end.finish_reason == "timeout" || end.finish_reason == "upstream_error" => facts
-            .draft(
-                "pipeline.upstream",
-                Decision::Block,
-                "upstream stream ended abnormally",
-                status,
-                extra,
-            ),
-        None => facts.draft(
-            "pipeline.complete",
-            facts.completed_decision(),
-            "request completed",
-            status,
-            extra,
-        ),
     }
 }
