@@ -37,7 +37,8 @@ seed_lines() {
 
 seed() {
     local corpus=$crate/fuzz/corpus
-    [[ -d $corpus/line_parser && -d $corpus/verify_stream && -d $corpus/json_roundtrip ]] && return
+    [[ -d $corpus/line_parser && -d $corpus/verify_stream && -d $corpus/json_roundtrip \
+        && -d $corpus/tsa_chain ]] && return
     echo "fuzz-smoke: seeding the corpus" >&2
     mkdir -p "$corpus"/{line_parser,verify_stream,json_roundtrip}
     (cd "$root" && cargo run --quiet -p signet-audit --example gen_log -- --entries 4 \
@@ -51,6 +52,13 @@ seed() {
     (cd "$logs" && cp "$fixtures/audit.jsonl" "$fixtures/audit-anchored.jsonl" . \
         && seed_lines "$corpus/line_parser" audit.jsonl audit-anchored.jsonl gen.jsonl \
         && seed_lines "$corpus/json_roundtrip" audit.jsonl gen.jsonl)
+    # tsa_chain: the fixture TSA receipt and its certificates, as DER.
+    mkdir -p "$corpus/tsa_chain"
+    grep -o '"receipt":"[^"]*"' "$fixtures/audit-anchored.jsonl" | head -n 1 | cut -d'"' -f4 \
+        | base64 -d >"$corpus/tsa_chain/seed-receipt"
+    for f in tsa.crt tsa-ca.crt; do
+        sed '/-----/d' "$fixtures/$f" | base64 -d >"$corpus/tsa_chain/seed-$f"
+    done
 }
 
 cd "$crate"

@@ -1,31 +1,36 @@
-//! Trust roots and the TSA certificate path check.
+//! Trust roots and the TSA certificate path check, on `rustls-webpki`.
 //!
 //! Guarantees:
-//! - [`TrustRoots`] holds only certificates that parse; an empty root set is refused.
-//! - [`check_path`] accepts a signer certificate only if a path leads from it, through
-//!   certificates carried in the token, to a configured root, where every certificate
-//!   on the path (root included) is valid at genTime (`notBefore <= genTime <=
-//!   notAfter`), every issuer has basicConstraints cA=TRUE (and keyCertSign when it
-//!   has keyUsage) and respects its pathLenConstraint, every signature verifies, and no
-//!   certificate carries a critical extension we do not understand.
-//! - Path search is bounded: at most [`MAX_PATH`] certificates deep and
-//!   [`MAX_SIGNATURE_CHECKS`] signature checks, whatever the token carries.
-//! - [`check_tsa_purpose`] enforces RFC 3161 section 2.3: extendedKeyUsage present,
-//!   critical, and exactly id-kp-timeStamping; keyUsage, when present, allows
-//!   digitalSignature or nonRepudiation.
+//! - [`TrustRoots`] holds only certificates that parse (`x509-cert`) and that
+//!   `rustls-webpki` accepts as trust anchors; an empty root set is refused.
+//! - [`check_path`] accepts a signer certificate only if `rustls-webpki` builds a path
+//!   from it, through certificates carried in the token, to a configured root, at
+//!   genTime (not at the wall clock): every certificate below the root valid at
+//!   genTime, issuers CAs within their pathLenConstraint, every signature verified,
+//!   no unknown critical extension, and an extendedKeyUsage on an intermediate, when
+//!   present, allowing id-kp-timeStamping (absent is allowed, RFC 5280 4.2.1.12).
+//!   webpki does not look at the root's own validity, so the root used must also be
+//!   valid at genTime (checked here, in the path callback, so another root can be
+//!   tried). webpki's own limits bound the path search.
+//! - [`check_tsa_purpose`] enforces RFC 3161 section 2.3 on the signer: extendedKeyUsage
+//!   present, critical, and exactly id-kp-timeStamping; keyUsage, when present,
+//!   allows digitalSignature or nonRepudiation. webpki cannot express "exactly" or
+//!   "critical", so this stays ours; it runs before the path check.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use webpki::{EndEntityCert, KeyUsage};
 
 use super::TspError;
 use super::oid;
 use super::pem;
 use super::time::Time;
-use super::x509::{
-    Certificate, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, KU_NON_REPUDIATION, name_to_string,
-};
+use super::x509::Certificate;
 
-/// Longest path, signer and root included.
-pub const MAX_PATH: usize = 8;
-/// Most certificate signature checks one path search may spend.
-pub const MAX_SIGNATURE_CHECKS: usize = 64;
+/// id-kp-timeStamping, the OID contents webpki compares EKU entries with.
+const TIME_STAMPING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
 
 /// The configured TSA trust roots (DER certificates).
 #[derive(Clone)]
@@ -55,8 +60,10 @@ impl TrustRoots {
             return Err(TspError::Roots("no certificate".into()));
         }
         for (i, c) in certs.iter().enumerate() {
-            Certificate::parse(c)
-                .map_err(|e| TspError::Roots(format!("certificate {}: {e}", i + 1)))?;
+            let bad = |e: String| TspError::Roots(format!("certificate {}: {e}", i + 1));
+            Certificate::parse(c).map_err(|e| bad(e.to_string()))?;
+            webpki::anchor_from_trusted_cert(&CertificateDer::from(c.as_slice()))
+                .map_err(|e| bad(format!("not usable as a trust anchor ({e:?})")))?;
         }
         Ok(TrustRoots { certs })
     }
@@ -77,9 +84,13 @@ impl TrustRoots {
 
 /// RFC 3161 section 2.3 requirements on the certificate that signed the token.
 pub fn check_tsa_purpose(cert: &Certificate<'_>) -> Result<(), TspError> {
+    let malformed = |source| TspError::Malformed {
+        part: "certificate",
+        source,
+    };
     let eku = cert
-        .ext_key_usage
-        .as_ref()
+        .ext_key_usage()
+        .map_err(malformed)?
         .ok_or(TspError::Eku("TSA certificate has no extendedKeyUsage"))?;
     if !eku.purposes.contains(&oid::KP_TIME_STAMPING) {
         return Err(TspError::Eku(
@@ -96,8 +107,9 @@ pub fn check_tsa_purpose(cert: &Certificate<'_>) -> Result<(), TspError> {
             "TSA certificate extendedKeyUsage is not critical",
         ));
     }
-    if let Some(ku) = cert.key_usage
-        && ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION) == 0
+    if let Some(ku) = cert.key_usage().map_err(malformed)?
+        && !ku.digital_signature()
+        && !ku.non_repudiation()
     {
         return Err(TspError::KeyUsage(
             "TSA certificate keyUsage allows neither digitalSignature nor nonRepudiation".into(),
@@ -110,129 +122,81 @@ pub fn check_tsa_purpose(cert: &Certificate<'_>) -> Result<(), TspError> {
 pub fn check_path(
     leaf: &Certificate<'_>,
     pool: &[Certificate<'_>],
-    roots: &[Certificate<'_>],
+    roots: &TrustRoots,
     at: Time,
 ) -> Result<(), TspError> {
-    let mut budget = MAX_SIGNATURE_CHECKS;
-    Search {
-        pool,
-        roots,
-        at,
-        budget: &mut budget,
-    }
-    .search(leaf, 0)
-}
-
-struct Search<'s, 'a> {
-    pool: &'s [Certificate<'a>],
-    roots: &'s [Certificate<'a>],
-    at: Time,
-    budget: &'s mut usize,
-}
-
-impl Search<'_, '_> {
-    /// `depth` = number of certificates already below `cert` on the path.
-    fn search(&mut self, cert: &Certificate<'_>, depth: usize) -> Result<(), TspError> {
-        valid_at(cert, self.at)?;
-        if cert.unknown_critical {
-            return Err(TspError::Chain(format!(
-                "{} has a critical extension we do not understand",
-                cert.subject_string()
-            )));
-        }
-        if self.roots.iter().any(|r| r.raw == cert.raw) {
-            return Ok(());
-        }
-        let mut last = None;
-        for root in self.roots.iter().filter(|r| r.subject == cert.issuer) {
-            match self
-                .issued_by(cert, root, depth)
-                .and_then(|()| self.check_root(root))
-            {
-                Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-        }
-        if depth + 2 < MAX_PATH {
-            for next in self
-                .pool
-                .iter()
-                .filter(|c| c.subject == cert.issuer && c.raw != cert.raw)
-            {
-                match self
-                    .issued_by(cert, next, depth)
-                    .and_then(|()| self.search(next, depth + 1))
-                {
-                    Ok(()) => return Ok(()),
-                    Err(e) => last = Some(e),
-                }
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            TspError::Chain(format!(
-                "no trusted issuer for {} (issuer {})",
-                cert.subject_string(),
-                name_to_string(cert.issuer)
-            ))
-        }))
-    }
-
-    fn check_root(&self, root: &Certificate<'_>) -> Result<(), TspError> {
-        valid_at(root, self.at)?;
-        if root.unknown_critical {
-            return Err(TspError::Chain(format!(
-                "root {} has a critical extension we do not understand",
-                root.subject_string()
-            )));
-        }
-        Ok(())
-    }
-
-    /// `issuer` may issue `child`, which has `depth` certificates below it.
-    fn issued_by(
-        &mut self,
-        child: &Certificate<'_>,
-        issuer: &Certificate<'_>,
-        depth: usize,
-    ) -> Result<(), TspError> {
-        let who = || issuer.subject_string();
-        match issuer.basic_constraints {
-            Some(bc) if bc.ca => {
-                // Certificates below `issuer` other than the signer are intermediates.
-                if bc.path_len.is_some_and(|n| depth as u64 > n) {
-                    return Err(TspError::Chain(format!(
-                        "path length constraint of {} exceeded",
-                        who()
-                    )));
-                }
-            }
-            _ => {
-                return Err(TspError::Chain(format!(
-                    "issuer {} is not a CA (basicConstraints cA is not TRUE)",
-                    who()
-                )));
-            }
-        }
-        if issuer
-            .key_usage
-            .is_some_and(|ku| ku & KU_KEY_CERT_SIGN == 0)
+    valid_at(leaf, at)?;
+    let leaf_der = CertificateDer::from(leaf.raw);
+    let ee = EndEntityCert::try_from(&leaf_der)
+        .map_err(|e| TspError::Chain(format!("signer certificate refused ({e:?})")))?;
+    let root_certs: Vec<Certificate<'_>> = roots.parsed().collect();
+    let root_ders: Vec<CertificateDer<'_>> = roots
+        .certs
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
+    let anchors: Vec<TrustAnchor<'_>> = root_ders
+        .iter()
+        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
+        .collect();
+    let intermediates: Vec<CertificateDer<'_>> = pool
+        .iter()
+        .filter(|c| c.raw != leaf.raw)
+        .map(|c| CertificateDer::from(c.raw))
+        .collect();
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(
+        u64::try_from(at.unix_secs()).unwrap_or(0),
+    ));
+    // The root's own validity, which webpki leaves to us; a refusal here lets webpki
+    // try another path, and is reported when no path is left.
+    let root_refused = RefCell::new(None);
+    let root_valid = |path: &webpki::VerifiedPath<'_>| {
+        let i = anchors.iter().position(|a| std::ptr::eq(a, path.anchor()));
+        match i
+            .and_then(|i| root_certs.get(i))
+            .map(|root| valid_at(root, at))
         {
-            return Err(TspError::Chain(format!(
-                "issuer {} keyUsage lacks keyCertSign",
-                who()
-            )));
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => {
+                root_refused.replace(Some(e));
+                Err(webpki::Error::InvalidCertValidity)
+            }
+            None => Err(webpki::Error::UnknownIssuer),
         }
-        if *self.budget == 0 {
-            return Err(TspError::Chain("too many candidate issuers".into()));
+    };
+    let verdict = ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &intermediates,
+        time,
+        // Intermediates without an EKU pass; the signer's EKU is check_tsa_purpose's.
+        KeyUsage::required_if_present(TIME_STAMPING),
+        None,
+        Some(&root_valid),
+    );
+    match verdict {
+        Ok(_) => Ok(()),
+        Err(e) => Err(root_refused
+            .into_inner()
+            .unwrap_or_else(|| path_error(e, pool, at))),
+    }
+}
+
+/// A webpki refusal as a [`TspError`], naming the expired certificate when it can.
+fn path_error(e: webpki::Error, pool: &[Certificate<'_>], at: Time) -> TspError {
+    use webpki::Error as W;
+    match e {
+        W::CertExpired { .. } | W::CertNotValidYet { .. } => pool
+            .iter()
+            .find_map(|c| valid_at(c, at).err())
+            .unwrap_or_else(|| {
+                TspError::Chain(format!("certificate not valid at genTime ({e:?})"))
+            }),
+        #[allow(deprecated)]
+        W::RequiredEkuNotFound | W::RequiredEkuNotFoundContext(_) => {
+            TspError::Eku("an issuing certificate's extendedKeyUsage excludes id-kp-timeStamping")
         }
-        *self.budget -= 1;
-        child.verify_issued_by(issuer).map_err(|e| {
-            TspError::Chain(format!(
-                "signature on {} by {}: {e}",
-                child.subject_string(),
-                who()
-            ))
-        })
+        other => TspError::Chain(format!("no valid path to a trusted root ({other:?})")),
     }
 }
 
@@ -242,8 +206,8 @@ fn valid_at(cert: &Certificate<'_>, at: Time) -> Result<(), TspError> {
     }
     Err(TspError::Validity {
         subject: cert.subject_string(),
-        not_before: cert.not_before,
-        not_after: cert.not_after,
+        not_before: cert.not_before(),
+        not_after: cert.not_after(),
         gen_time: at,
     })
 }
@@ -261,8 +225,7 @@ mod tests {
     }
 
     fn time(s: &str) -> Time {
-        let t = crate::tsp::der::tlv(0x18, s.as_bytes());
-        Time::from_der(&crate::tsp::der::parse_single(&t, 0x18).expect("tlv")).expect("time")
+        Time::from_generalized(s.as_bytes()).expect("time")
     }
 
     #[test]
@@ -271,26 +234,21 @@ mod tests {
         assert_eq!(roots.len(), 1);
         let tsa_pem = pem::certificates(&fixture("tsa.crt")).expect("pem");
         let tsa = Certificate::parse(&tsa_pem[0]).expect("tsa");
-        let r: Vec<_> = roots.parsed().collect();
         check_tsa_purpose(&tsa).expect("purpose");
-        check_path(&tsa, &[], &r, time("20261121210315Z")).expect("path");
-        let e = check_path(&tsa, &[], &r, time("20270101000000Z")).expect_err("expired");
+        check_path(&tsa, &[], &roots, time("20261121210315Z")).expect("path");
+        let e = check_path(&tsa, &[], &roots, time("20270101000000Z")).expect_err("expired");
         assert_eq!(e.kind(), "validity");
         assert!(
             e.to_string()
                 .contains("CN=Local Test TSA is valid 2026-11-21T21:03:07Z"),
             "{e}"
         );
-        // A root is trusted as itself but it is not a TSA certificate.
-        check_path(&r[0], &[], &r, time("20261121210315Z")).expect("root is trusted");
+        // A root is not a TSA certificate.
+        let r: Vec<_> = roots.parsed().collect();
         assert_eq!(check_tsa_purpose(&r[0]).map_err(|e| e.kind()), Err("eku"));
-        // The TSA certificate cannot act as its own root's issuer.
-        let wrong = check_path(
-            &r[0],
-            &[],
-            std::slice::from_ref(&tsa),
-            time("20261121210315Z"),
-        );
+        // The TSA certificate cannot act as its root's issuer.
+        let as_root = TrustRoots::from_pem(&fixture("tsa.crt")).expect("tsa as root");
+        let wrong = check_path(&r[0], &[], &as_root, time("20261121210315Z"));
         assert_eq!(wrong.map_err(|e| e.kind()), Err("chain"));
     }
 

@@ -7,19 +7,56 @@
 //! hash of the signer certificate's DER (v2: its hashAlgorithm, SHA-256 when omitted;
 //! v1: SHA-1, computed with `ring`), and, when issuerSerial is given, the signer's
 //! serial number and a directoryName equal to the signer's issuer. Later entries and
-//! policies are not interpreted.
+//! policies are not interpreted. The attribute values are decoded with `der`.
+
+use der::Sequence;
+use der::asn1::{AnyRef, OctetStringRef};
+use x509_cert::ext::pkix::name::{GeneralName, GeneralNames};
+use x509_cert::spki::AlgorithmIdentifierOwned;
 
 use super::TspError;
-use super::crypto::{AlgId, Hash};
-use super::der::{DerError, Reader, Tlv, tag};
+use super::crypto::Hash;
+use super::tst_info::IntBytes;
 use super::verify::unsupported;
 use super::x509::Certificate;
+
+/// IssuerSerial (RFC 5035).
+#[derive(Sequence)]
+struct IssuerSerial<'a> {
+    issuer: GeneralNames,
+    serial: IntBytes<'a>,
+}
+
+/// ESSCertIDv2, or ESSCertID when `alg` is absent and the hash is SHA-1.
+#[derive(Sequence)]
+struct CertIdV2<'a> {
+    #[asn1(optional = "true")]
+    alg: Option<AlgorithmIdentifierOwned>,
+    hash: &'a OctetStringRef,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<IssuerSerial<'a>>,
+}
+
+#[derive(Sequence)]
+struct CertIdV1<'a> {
+    hash: &'a OctetStringRef,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<IssuerSerial<'a>>,
+}
+
+/// SigningCertificate(V2): the certificate IDs, then policies (not interpreted).
+#[derive(Sequence)]
+struct SigningCertificate<'a> {
+    certs: Vec<AnyRef<'a>>,
+    #[asn1(optional = "true")]
+    policies: Option<AnyRef<'a>>,
+}
 
 /// Checks the signingCertificateV2 (`v2`) and signingCertificate (`v1`) attribute
 /// values (each the SigningCertificate[V2] SEQUENCE) against `signer`.
 pub fn check(
-    v2: Option<Tlv<'_>>,
-    v1: Option<Tlv<'_>>,
+    v2: Option<AnyRef<'_>>,
+    v1: Option<AnyRef<'_>>,
     signer: &Certificate<'_>,
 ) -> Result<(), TspError> {
     if v2.is_none() && v1.is_none() {
@@ -36,79 +73,59 @@ pub fn check(
 }
 
 /// Checks the first ESSCertID(v2) of a SigningCertificate(V2) against `signer`.
-fn first_cert_id(value: Tlv<'_>, v2: bool, signer: &Certificate<'_>) -> Result<(), TspError> {
+fn first_cert_id(value: AnyRef<'_>, v2: bool, signer: &Certificate<'_>) -> Result<(), TspError> {
     let name = if v2 { "ESSCertIDv2" } else { "ESSCertID" };
     let m = |source| TspError::Malformed {
         part: "signing certificate attribute",
         source,
     };
     let bad = |why: &str| TspError::EssCertId(format!("{name} {why}"));
-    if value.tag != tag::SEQUENCE {
-        return Err(m(DerError::UnexpectedTag {
-            expected: tag::SEQUENCE,
-            found: value.tag,
-            at: value.offset,
-        }));
-    }
-    let mut certs = value
-        .reader()
-        .and_then(|mut sc| sc.nested(tag::SEQUENCE))
-        .map_err(m)?;
-    let mut id = certs.nested(tag::SEQUENCE).map_err(m)?;
-    let hash = match (v2, id.peek_tag()) {
-        (true, Some(tag::SEQUENCE)) => {
-            Hash::from_alg(&AlgId::read(&mut id).map_err(m)?).map_err(unsupported)?
-        }
-        (true, _) => Hash::Sha256,
-        (false, _) => Hash::Sha1,
+    let sc: SigningCertificate<'_> = value.decode_as().map_err(m)?;
+    let first = sc
+        .certs
+        .first()
+        .ok_or_else(|| bad("list is empty"))?
+        .to_owned();
+    let (hash, cert_hash, issuer_serial) = if v2 {
+        let id: CertIdV2<'_> = first.decode_as().map_err(m)?;
+        let hash = match &id.alg {
+            Some(alg) => Hash::from_alg(alg).map_err(unsupported)?,
+            None => Hash::Sha256,
+        };
+        (hash, id.hash, id.issuer_serial)
+    } else {
+        let id: CertIdV1<'_> = first.decode_as().map_err(m)?;
+        (Hash::Sha1, id.hash, id.issuer_serial)
     };
-    let cert_hash = id.read(tag::OCTET_STRING).map_err(m)?.value;
-    if hash.digest(signer.raw) != cert_hash {
+    if hash.digest(signer.raw) != cert_hash.as_bytes() {
         return Err(bad(
             "certificate hash does not match the signer certificate",
         ));
     }
-    if let Some(is) = id.read_optional(tag::SEQUENCE).map_err(m)? {
-        let mut is = is.reader().map_err(m)?;
-        let mut names = is.nested(tag::SEQUENCE).map_err(m)?;
-        let serial = is.read(tag::INTEGER).and_then(|s| s.integer()).map_err(m)?;
-        is.finish().map_err(m)?;
-        if serial != signer.serial {
+    if let Some(is) = issuer_serial {
+        if is.serial.0 != signer.serial() {
             return Err(bad(
                 "issuerSerial serial number does not match the signer certificate",
             ));
         }
-        if !directory_names(&mut names)
-            .map_err(m)?
-            .contains(&signer.issuer)
-        {
+        let names_issuer = is
+            .issuer
+            .iter()
+            .any(|gn| matches!(gn, GeneralName::DirectoryName(n) if n == signer.issuer()));
+        if !names_issuer {
             return Err(bad(
                 "issuerSerial issuer does not match the signer certificate",
             ));
         }
     }
-    id.finish().map_err(m)
-}
-
-/// The directoryName entries of GeneralNames (each the Name's whole encoding).
-fn directory_names<'a>(names: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, DerError> {
-    let mut out = Vec::new();
-    while !names.is_empty() {
-        let gn = names.read_any()?;
-        if gn.tag == tag::ctx(4) {
-            let mut inner = gn.reader()?;
-            out.push(inner.read(tag::SEQUENCE)?.raw);
-            inner.finish()?;
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tsp::der::{parse_single, tlv};
     use crate::tsp::{oid, pem};
+    use der::{Decode, Encode};
 
     fn tsa_cert() -> Vec<u8> {
         let path = format!(
@@ -121,26 +138,47 @@ mod tests {
     }
 
     /// SigningCertificate[V2] { certs { ESSCertID(v2) { alg?, hash, issuerSerial? } } }.
-    fn attr(alg: Option<&[u8]>, hash: &[u8], issuer_serial: Option<Vec<u8>>) -> Vec<u8> {
+    fn attr(alg: Option<der::asn1::ObjectIdentifier>, hash: &[u8], is: Option<Vec<u8>>) -> Vec<u8> {
         let mut id = alg
-            .map(|a| tlv(tag::SEQUENCE, &tlv(tag::OID, a)))
+            .map(|oid| {
+                AlgorithmIdentifierOwned {
+                    oid,
+                    parameters: None,
+                }
+                .to_der()
+                .expect("alg")
+            })
             .unwrap_or_default();
-        id.extend(tlv(tag::OCTET_STRING, hash));
-        id.extend(issuer_serial.unwrap_or_default());
-        tlv(tag::SEQUENCE, &tlv(tag::SEQUENCE, &tlv(tag::SEQUENCE, &id)))
+        id.extend(
+            OctetStringRef::new(hash)
+                .expect("os")
+                .to_der()
+                .expect("hash"),
+        );
+        id.extend(is.unwrap_or_default());
+        let seq = |c: &[u8]| {
+            der::asn1::AnyRef::new(der::Tag::Sequence, c)
+                .expect("seq")
+                .to_der()
+                .expect("der")
+        };
+        seq(&seq(&seq(&id)))
     }
 
-    fn issuer_serial(issuer: &[u8], serial: &[u8]) -> Vec<u8> {
-        let names = tlv(tag::SEQUENCE, &tlv(tag::ctx(4), issuer));
-        tlv(tag::SEQUENCE, &[names, tlv(tag::INTEGER, serial)].concat())
-    }
-
-    fn tlv_of(b: Option<&[u8]>) -> Option<Tlv<'_>> {
-        b.map(|b| parse_single(b, tag::SEQUENCE).expect("tlv"))
+    fn issuer_serial(issuer: &x509_cert::name::Name, serial: &[u8]) -> Vec<u8> {
+        IssuerSerial {
+            issuer: vec![GeneralName::DirectoryName(issuer.clone())],
+            serial: IntBytes(serial),
+        }
+        .to_der()
+        .expect("issuer serial")
     }
 
     fn run(v2: Option<&[u8]>, v1: Option<&[u8]>, cert: &Certificate<'_>) -> Result<(), String> {
-        check(tlv_of(v2), tlv_of(v1), cert).map_err(|e| e.to_string())
+        fn any(b: Option<&[u8]>) -> Option<AnyRef<'_>> {
+            b.map(|b| AnyRef::from_der(b).expect("any"))
+        }
+        check(any(v2), any(v1), cert).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -148,24 +186,16 @@ mod tests {
         let der = tsa_cert();
         let cert = Certificate::parse(&der).expect("cert");
         let sha256 = Hash::Sha256.digest(&der);
-        let good_is = issuer_serial(cert.issuer, cert.serial);
+        let good_is = issuer_serial(cert.issuer(), cert.serial());
         assert_eq!(run(Some(&attr(None, &sha256, None)), None, &cert), Ok(()));
-        assert_eq!(
-            run(
-                Some(&attr(None, &sha256, Some(good_is.clone()))),
-                None,
-                &cert
-            ),
-            Ok(())
-        );
+        let with_is = attr(None, &sha256, Some(good_is.clone()));
+        assert_eq!(run(Some(&with_is), None, &cert), Ok(()));
         let sha384 = attr(Some(oid::SHA384), &Hash::Sha384.digest(&der), None);
         assert_eq!(run(Some(&sha384), None, &cert), Ok(()));
         let v1 = attr(None, &Hash::Sha1.digest(&der), Some(good_is));
         assert_eq!(run(None, Some(&v1), &cert), Ok(()));
-        assert_eq!(
-            run(Some(&attr(None, &sha256, None)), Some(&v1), &cert),
-            Ok(())
-        );
+        let v2 = attr(None, &sha256, None);
+        assert_eq!(run(Some(&v2), Some(&v1), &cert), Ok(()));
     }
 
     #[test]
@@ -185,18 +215,15 @@ mod tests {
         );
         let sha1_as_v2 = attr(None, &Hash::Sha1.digest(&der), None);
         fails(Some(&sha1_as_v2), None, "hash does not match");
-        fails(
-            None,
-            Some(&attr(None, &sha256, None)),
-            "ESSCertID certificate hash",
-        );
-        let wrong_serial = issuer_serial(cert.issuer, &[0x01]);
+        let v1_sha256 = attr(None, &sha256, None);
+        fails(None, Some(&v1_sha256), "ESSCertID certificate hash");
+        let wrong_serial = issuer_serial(cert.issuer(), &[0x01]);
         fails(
             Some(&attr(None, &sha256, Some(wrong_serial))),
             None,
             "serial",
         );
-        let wrong_issuer = issuer_serial(cert.subject, cert.serial);
+        let wrong_issuer = issuer_serial(cert.subject(), cert.serial());
         fails(
             Some(&attr(None, &sha256, Some(wrong_issuer))),
             None,

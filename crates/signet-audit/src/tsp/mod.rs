@@ -4,7 +4,11 @@
 //!
 //! Guarantees:
 //! - Tokens are kept and checked as the TSA's **original bytes** ([`Token::der`]);
-//!   nothing is decoded into a form that re-sorts or re-encodes it (see `der.rs`).
+//!   digests and signatures are checked over those bytes, never over a re-encoding.
+//! - Parsing is RustCrypto `formats` (`der`, `cms`, `x509-cert`), the certificate path
+//!   is `rustls-webpki`'s, signatures are `ring`'s; the RFC 3161 policy checks (status,
+//!   imprint, nonce, ESS binding, critical timeStamping EKU, genTime validity) are ours.
+//!   See docs/decisions/0001-rfc3161-on-rustcrypto.md.
 //! - [`verify_token`] checks status, imprint (SHA-256), nonce, the CMS signed
 //!   attributes (content-type, message-digest), the signature over them with the
 //!   signer certificate's key (RSA PKCS#1 v1.5 / PSS, ECDSA P-256 / P-384 via `ring`),
@@ -22,11 +26,9 @@
 
 pub mod chain;
 pub mod crypto;
-pub mod der;
 pub mod ess;
 pub mod oid;
 pub mod pem;
-mod prim;
 pub mod request;
 pub mod response;
 pub mod signet;
@@ -45,15 +47,13 @@ pub use time::Time;
 pub use tst_info::{TstInfo, parse_tst_info};
 pub use verify::{VerifiedTimestamp, verify_parsed, verify_token};
 
-use der::DerError;
-
 /// Why a timestamp response or token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TspError {
     #[error("malformed {part}: {source}")]
     Malformed {
         part: &'static str,
-        source: DerError,
+        source: der::Error,
     },
     #[error("status {status}{}{}", fail_suffix(.fail_info), text_suffix(.text))]
     Status {
@@ -156,13 +156,8 @@ mod tests {
             (e.kind(), e.to_string().as_str()),
             ("imprint", "imprint: hash algorithm is not SHA-256")
         );
-        let e = TspError::Malformed {
-            part: "TSTInfo",
-            source: DerError::Truncated(3),
-        };
-        assert_eq!(
-            e.to_string(),
-            "malformed TSTInfo: truncated value at byte 3"
-        );
+        let e = crate::tsp::parse_tst_info(&[0x30, 0x03, 0x02]).expect_err("truncated");
+        assert_eq!(e.kind(), "malformed");
+        assert!(e.to_string().starts_with("malformed TSTInfo: "), "{e}");
     }
 }

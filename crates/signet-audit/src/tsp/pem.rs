@@ -1,100 +1,46 @@
-//! A tiny strict base64 decoder and a PEM reader for `CERTIFICATE` blocks (no new
-//! dependency for either).
+//! PEM certificates and strict base64, on `rustls-pki-types` and `base64`.
 //!
 //! Guarantees:
 //! - [`base64_decode`] accepts only the standard alphabet (RFC 4648 section 4) with
 //!   `=` padding to a multiple of 4 and zero unused bits, so each byte string has
-//!   exactly one accepted encoding; no whitespace.
+//!   exactly one accepted encoding; no whitespace (the `base64` crate's `STANDARD`
+//!   engine, which is canonical by default).
 //! - [`certificates`] returns the DER of every `-----BEGIN CERTIFICATE-----` block in
-//!   order. Text outside blocks is ignored (RFC 7468 allows it); any other block label,
-//!   an unterminated block, headers inside a block or bad base64 is an error.
+//!   order (RFC 7468, read by `rustls-pki-types`). Text outside blocks is ignored; any
+//!   other block label, an unterminated block or bad base64 is an error.
+
+use base64::Engine as _;
+use rustls_pki_types::pem::{self, SectionKind};
 
 /// Why PEM text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PemError {
-    #[error("pem is not utf-8")]
-    NotUtf8,
-    #[error("unexpected pem block {0:?} at line {1}")]
-    UnexpectedLabel(String, usize),
-    #[error("pem block starting at line {0} is not terminated")]
-    Unterminated(usize),
-    #[error("invalid base64 in pem block starting at line {0}")]
-    Base64(usize),
+    #[error("unexpected pem block {0:?}")]
+    UnexpectedLabel(String),
+    #[error("invalid pem: {0}")]
+    Invalid(String),
     #[error("no certificate in pem")]
     Empty,
 }
 
-fn sextet(c: u8) -> Option<u32> {
-    Some(u32::from(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    }))
-}
-
 /// Decodes padded standard base64; `None` if anything is off.
 pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let quads = s.chunks_exact(4);
-    let last = quads.len().checked_sub(1);
-    for (i, q) in quads.enumerate() {
-        let pad = q.iter().rev().take_while(|c| **c == b'=').count();
-        if pad > 2 || (pad > 0 && Some(i) != last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for c in &q[..4 - pad] {
-            n = (n << 6) | sextet(*c)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        // The bits below the last full byte must be zero (canonical encoding).
-        if pad > 0 && bytes[3 - pad] != 0 {
-            return None;
-        }
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    Some(out)
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
 
 /// The DER of every certificate in `pem`.
 pub fn certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, PemError> {
-    let text = std::str::from_utf8(pem).map_err(|_| PemError::NotUtf8)?;
     let mut out = Vec::new();
-    let mut lines = text.lines().enumerate();
-    while let Some((n, line)) = lines.next() {
-        let Some(label) = line
-            .trim_end()
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        if label != "CERTIFICATE" {
-            return Err(PemError::UnexpectedLabel(
-                label.chars().take(40).collect(),
-                n + 1,
-            ));
-        }
-        let mut b64 = String::new();
-        loop {
-            let (_, l) = lines.next().ok_or(PemError::Unterminated(n + 1))?;
-            let l = l.trim();
-            if l == "-----END CERTIFICATE-----" {
-                break;
+    let mut rest = pem;
+    loop {
+        match pem::from_buf(&mut rest) {
+            Ok(Some((SectionKind::Certificate, der))) => out.push(der),
+            Ok(Some((kind, _))) => {
+                return Err(PemError::UnexpectedLabel(format!("{kind:?}")));
             }
-            if l.contains(':') || l.starts_with("-----") {
-                return Err(PemError::Base64(n + 1));
-            }
-            b64.push_str(l);
+            Ok(None) => break,
+            Err(e) => return Err(PemError::Invalid(e.to_string().to_lowercase())),
         }
-        out.push(base64_decode(b64.as_bytes()).ok_or(PemError::Base64(n + 1))?);
     }
     if out.is_empty() {
         Err(PemError::Empty)
@@ -145,29 +91,25 @@ mod tests {
         let key = "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n";
         assert!(matches!(
             certificates(key.as_bytes()),
-            Err(PemError::UnexpectedLabel(_, 1))
+            Err(PemError::UnexpectedLabel(_))
         ));
         let open = "-----BEGIN CERTIFICATE-----\nMAA=\n";
-        assert_eq!(
+        assert!(matches!(
             certificates(open.as_bytes()),
-            Err(PemError::Unterminated(1))
-        );
+            Err(PemError::Invalid(_))
+        ));
         let bad = "-----BEGIN CERTIFICATE-----\nMA*=\n-----END CERTIFICATE-----\n";
-        assert_eq!(certificates(bad.as_bytes()), Err(PemError::Base64(1)));
+        assert!(matches!(
+            certificates(bad.as_bytes()),
+            Err(PemError::Invalid(_))
+        ));
     }
 
     proptest! {
         #[test]
-        fn decodes_what_a_reference_encoder_writes(data in proptest::collection::vec(any::<u8>(), 0..48)) {
-            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            let mut enc = Vec::new();
-            for c in data.chunks(3) {
-                let n = c.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-                for i in 0..4 {
-                    enc.push(if i <= c.len() { A[(n >> (18 - 6 * i) & 63) as usize] } else { b'=' });
-                }
-            }
-            prop_assert_eq!(base64_decode(&enc), Some(data));
+        fn decodes_what_the_encoder_writes(data in proptest::collection::vec(any::<u8>(), 0..48)) {
+            let enc = base64::engine::general_purpose::STANDARD.encode(&data);
+            prop_assert_eq!(base64_decode(enc.as_bytes()), Some(data));
         }
 
         #[test]

@@ -9,9 +9,13 @@
 //! - The [`Nonce`] returned is the positive INTEGER exactly as encoded; pass it to
 //!   `verify_token` to bind the response to this request.
 
+use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
+use der::{Encode, Sequence};
+use x509_cert::spki::AlgorithmIdentifierRef;
+
 use super::TspError;
-use super::der::{tag, write_tlv};
 use super::oid;
+use super::tst_info::IntBytes;
 use crate::util::{fill_random, to_hex};
 
 /// A request nonce: the contents octets of a positive DER INTEGER.
@@ -60,61 +64,82 @@ pub fn request(digest: &[u8; 32]) -> (Vec<u8>, Nonce) {
 
 /// Like [`request`], asking for the TSA policy `policy` (dotted OID text).
 pub fn request_with_policy(digest: &[u8; 32], policy: &str) -> Result<(Vec<u8>, Nonce), TspError> {
-    let policy_oid = oid::from_dotted(policy)
-        .ok_or_else(|| TspError::Unsupported(format!("policy {policy:?} is not an OID")))?;
+    let policy_oid = ObjectIdentifier::new(policy)
+        .map_err(|_| TspError::Unsupported(format!("policy {policy:?} is not an OID")))?;
     let nonce = Nonce::random();
-    Ok((encode(digest, Some(&policy_oid), &nonce), nonce))
+    Ok((encode(digest, Some(policy_oid), &nonce), nonce))
+}
+
+/// TimeStampReq (RFC 3161 section 2.4.1), without extensions.
+#[derive(Sequence)]
+struct TimeStampReq<'a> {
+    version: u8,
+    imprint: MessageImprint<'a>,
+    #[asn1(optional = "true")]
+    policy: Option<ObjectIdentifier>,
+    nonce: IntBytes<'a>,
+    cert_req: bool,
+}
+
+#[derive(Sequence)]
+struct MessageImprint<'a> {
+    alg: AlgorithmIdentifierRef<'a>,
+    hash: &'a OctetStringRef,
 }
 
 /// The DER TimeStampReq for the given parts (deterministic; for tests and replays).
-pub fn encode(digest: &[u8; 32], policy: Option<&[u8]>, nonce: &Nonce) -> Vec<u8> {
-    let mut alg = Vec::new();
-    write_tlv(tag::OID, oid::SHA256, &mut alg);
-    write_tlv(tag::NULL, &[], &mut alg);
-    let mut imprint = Vec::new();
-    write_tlv(tag::SEQUENCE, &alg, &mut imprint);
-    write_tlv(tag::OCTET_STRING, digest, &mut imprint);
-
-    let mut body = Vec::with_capacity(96);
-    write_tlv(tag::INTEGER, &[1], &mut body);
-    write_tlv(tag::SEQUENCE, &imprint, &mut body);
-    if let Some(p) = policy {
-        write_tlv(tag::OID, p, &mut body);
+pub fn encode(digest: &[u8; 32], policy: Option<ObjectIdentifier>, nonce: &Nonce) -> Vec<u8> {
+    let Ok(hash) = OctetStringRef::new(digest) else {
+        unreachable!("a 32-byte OCTET STRING always encodes");
+    };
+    let nonce = IntBytes(nonce.as_bytes());
+    TimeStampReq {
+        version: 1,
+        imprint: MessageImprint {
+            alg: AlgorithmIdentifierRef {
+                oid: oid::SHA256,
+                parameters: Some(AnyRef::NULL),
+            },
+            hash,
+        },
+        policy,
+        nonce,
+        cert_req: true,
     }
-    write_tlv(tag::INTEGER, nonce.as_bytes(), &mut body);
-    write_tlv(tag::BOOLEAN, &[0xff], &mut body);
-    let mut out = Vec::with_capacity(body.len() + 4);
-    write_tlv(tag::SEQUENCE, &body, &mut out);
-    out
+    .to_der()
+    .unwrap_or_else(|_| unreachable!("a TimeStampReq of bounded size always encodes"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tsp::crypto::AlgId;
-    use crate::tsp::der::parse_single;
+    use der::Decode;
+
+    #[derive(Sequence)]
+    struct Req<'a> {
+        version: u8,
+        imprint: MessageImprint<'a>,
+        #[asn1(optional = "true")]
+        policy: Option<ObjectIdentifier>,
+        nonce: IntBytes<'a>,
+        cert_req: bool,
+    }
 
     #[test]
     fn request_has_the_rfc3161_shape() {
         let digest = [0xab; 32];
         let (der, nonce) = request_with_policy(&digest, "1.2.3.4.5.6").expect("request");
-        let mut r = parse_single(&der, tag::SEQUENCE)
-            .and_then(|t| t.reader())
-            .expect("seq");
-        assert_eq!(r.read(tag::INTEGER).and_then(|t| t.small_uint()), Ok(1));
-        let mut mi = r.nested(tag::SEQUENCE).expect("imprint");
-        let alg = AlgId::read(&mut mi).expect("alg");
-        assert_eq!(alg.oid, oid::SHA256);
-        assert!(alg.params.is_some_and(|p| p.null().is_ok()));
-        assert_eq!(mi.read(tag::OCTET_STRING).expect("hash").value, digest);
+        let r = Req::from_der(&der).expect("strict DER");
+        assert_eq!(r.version, 1);
+        assert_eq!(r.imprint.alg.oid, oid::SHA256);
+        assert!(r.imprint.alg.parameters.is_some_and(|p| p.is_null()));
+        assert_eq!(r.imprint.hash.as_bytes(), digest);
         assert_eq!(
-            r.read(tag::OID).map(|o| oid::to_dotted(o.value)).as_deref(),
-            Ok("1.2.3.4.5.6")
+            r.policy.map(|p| p.to_string()).as_deref(),
+            Some("1.2.3.4.5.6")
         );
-        let n = r.read(tag::INTEGER).expect("nonce");
-        assert_eq!(n.integer(), Ok(nonce.as_bytes()));
-        assert_eq!(r.read(tag::BOOLEAN).and_then(|b| b.boolean()), Ok(true));
-        r.finish().expect("no extensions");
+        assert_eq!(r.nonce.0, nonce.as_bytes());
+        assert!(r.cert_req);
         assert!(request_with_policy(&digest, "not.an.oid").is_err());
     }
 
@@ -132,6 +157,6 @@ mod tests {
         assert_eq!(Nonce::from_unsigned(&[0, 0x7f]).as_bytes(), [0x7f]);
         assert_eq!(Nonce::from_unsigned(&[0, 0]).as_bytes(), [0]);
         let (der, _) = request(&[0; 32]);
-        assert!(parse_single(&der, tag::SEQUENCE).is_ok());
+        assert!(Req::from_der(&der).is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! ASN.1 times (UTCTime, GeneralizedTime) as instants, for genTime and certificate
-//! validity.
+//! validity. `der`'s own GeneralizedTime refuses fractional seconds, which TSAs write
+//! (`clock_precision_digits`), so genTime is decoded here.
 //!
 //! Guarantees:
 //! - Only the DER forms are accepted (X.690 11.7, 11.8): `Z` suffix, seconds present,
@@ -10,8 +11,6 @@
 
 use std::fmt;
 
-use super::der::{DerError, Tlv, tag};
-
 /// An instant: seconds since the Unix epoch plus nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Time {
@@ -20,17 +19,20 @@ pub struct Time {
 }
 
 impl Time {
-    /// Decodes a UTCTime or GeneralizedTime value.
-    pub fn from_der(t: &Tlv<'_>) -> Result<Time, DerError> {
-        let parsed = match t.tag {
-            tag::UTC_TIME => utc_time(t.value),
-            tag::GENERALIZED_TIME => generalized_time(t.value),
-            _ => None,
-        };
-        parsed.ok_or(DerError::Invalid {
-            what: "time",
-            at: t.offset,
-        })
+    /// Decodes the contents of a DER GeneralizedTime (fraction allowed, as genTime).
+    pub fn from_generalized(value: &[u8]) -> Option<Time> {
+        generalized_time(value)
+    }
+
+    /// Decodes the contents of a DER UTCTime.
+    pub fn from_utc(value: &[u8]) -> Option<Time> {
+        utc_time(value)
+    }
+
+    /// A certificate validity time as decoded by `x509-cert` (whole seconds).
+    pub fn from_x509(t: &x509_cert::time::Time) -> Time {
+        let secs = i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+        Time { secs, nanos: 0 }
     }
 
     /// From Unix seconds and nanoseconds (`nanos` below one billion).

@@ -19,18 +19,21 @@
 //! 6. the signer certificate has the critical timeStamping-only EKU (`eku`,
 //!    `key_usage`); a `tsa` name in TSTInfo names that certificate (`tsa_name`);
 //! 7. a path to a configured root exists with every certificate valid at genTime
-//!    (`chain`, `validity`), see `chain.rs`.
+//!    (`chain`, `validity`, `eku`), built by `rustls-webpki`, see `chain.rs`.
 //!
 //! Integrity (2-4) is checked before meaning (5-7), so a modified TSTInfo reports
 //! `message_digest`, not whatever field the modification happened to hit.
 
+use cms::signed_data::SignerIdentifier;
+use der::asn1::{AnyRef, ObjectIdentifier};
+use der::{Any, Tag, Tagged};
+
 use super::TspError;
 use super::chain::{TrustRoots, check_path, check_tsa_purpose};
 use super::crypto::{self, Hash, SigError};
-use super::der::{DerError, Tlv, tag};
 use super::ess;
 use super::oid;
-use super::response::{SignerId, SignerInfo, Token, parse_token_or_response};
+use super::response::{SignerInfo, Token, parse_token_or_response};
 use super::time::Time;
 use super::x509::Certificate;
 
@@ -91,7 +94,8 @@ pub fn verify_parsed(
             part: "certificate",
             source,
         })?;
-    let roots: Vec<Certificate<'_>> = roots.parsed().collect();
+    let root_certs: Vec<Certificate<'_>> = roots.parsed().collect();
+    let info = &si.info;
 
     let attrs = SignedAttrs::parse(si)?;
     if attrs.content_type != oid::TST_INFO {
@@ -99,8 +103,8 @@ pub fn verify_parsed(
             "content-type attribute is not id-ct-TSTInfo",
         ));
     }
-    let hash = Hash::from_alg(&si.digest_alg).map_err(unsupported)?;
-    if !token.digest_algorithms.contains(&si.digest_alg.oid) {
+    let hash = Hash::from_alg(&info.digest_alg).map_err(unsupported)?;
+    if !token.digest_algorithms.contains(&info.digest_alg.oid) {
         return Err(TspError::Signer(
             "digest algorithm not listed in SignedData.digestAlgorithms".into(),
         ));
@@ -110,18 +114,23 @@ pub fn verify_parsed(
             "message-digest attribute does not match the TSTInfo",
         ));
     }
-    let signer = find_signer(&si.sid, &pool, &roots)?;
+    let signer = find_signer(&info.sid, &pool, &root_certs)?;
+    // The `[0] IMPLICIT` attributes as sent, re-tagged as the SET OF that was signed.
     let mut signed = attrs.raw.to_vec();
-    signed[0] = tag::SET;
-    crypto::verify(&signer.spki, &si.sig_alg, Some(hash), &signed, si.signature).map_err(|e| {
-        match e {
-            SigError::Invalid => {
-                TspError::Signature("does not verify with the signer certificate's key".into())
-            }
-            SigError::Unsupported(what) => TspError::Unsupported(what),
+    signed[0] = 0x31;
+    let spki = signer.cert.tbs_certificate().subject_public_key_info();
+    let sig_alg = &info.signature_algorithm;
+    crypto::verify(spki, sig_alg, Some(hash), &signed, si.signature).map_err(|e| match e {
+        SigError::Invalid => {
+            TspError::Signature("does not verify with the signer certificate's key".into())
         }
+        SigError::Unsupported(what) => TspError::Unsupported(what),
     })?;
-    ess::check(attrs.ess_v2, attrs.ess_v1, signer)?;
+    ess::check(
+        attrs.ess_v2.map(Any::to_ref),
+        attrs.ess_v1.map(Any::to_ref),
+        signer,
+    )?;
 
     if Hash::from_alg(&tst.imprint_alg) != Ok(Hash::Sha256) {
         return Err(TspError::Imprint("hash algorithm is not SHA-256"));
@@ -139,14 +148,14 @@ pub fn verify_parsed(
         }
     }
     check_tsa_purpose(signer)?;
-    if let Some(name) = tst.tsa_name
+    if let Some(name) = &tst.tsa_name
         && !signer.has_name(name)
     {
         return Err(TspError::TsaName(
             "TSTInfo tsa does not name the signing certificate",
         ));
     }
-    check_path(signer, &pool, &roots, tst.gen_time)?;
+    check_path(signer, &pool, roots, tst.gen_time)?;
 
     Ok(VerifiedTimestamp {
         gen_time: tst.gen_time,
@@ -171,62 +180,58 @@ fn strip_zeros(b: &[u8]) -> &[u8] {
 }
 
 /// The signed attributes the checks use.
-struct SignedAttrs<'a> {
+struct SignedAttrs<'s, 'a> {
     raw: &'a [u8],
-    content_type: &'a [u8],
-    message_digest: &'a [u8],
-    ess_v2: Option<Tlv<'a>>,
-    ess_v1: Option<Tlv<'a>>,
+    content_type: ObjectIdentifier,
+    message_digest: &'s [u8],
+    ess_v2: Option<&'s Any>,
+    ess_v1: Option<&'s Any>,
 }
 
-impl<'a> SignedAttrs<'a> {
-    fn parse(si: &SignerInfo<'a>) -> Result<SignedAttrs<'a>, TspError> {
-        let all = si
-            .signed_attrs
-            .ok_or_else(|| TspError::Signer("SignerInfo has no signed attributes".into()))?;
-        let m = |source| TspError::Malformed {
-            part: "signed attributes",
-            source,
+impl<'s, 'a> SignedAttrs<'s, 'a> {
+    fn parse(si: &'s SignerInfo<'a>) -> Result<SignedAttrs<'s, 'a>, TspError> {
+        let (Some(all), Some(raw)) = (&si.info.signed_attrs, si.signed_attrs) else {
+            return Err(TspError::Signer(
+                "SignerInfo has no signed attributes".into(),
+            ));
         };
-        let mut r = all.reader().map_err(m)?;
+        let m = |what: &'static str| TspError::Malformed {
+            part: what,
+            source: Tag::Set.value_error().into(),
+        };
         let (mut ct, mut md, mut ess_v2, mut ess_v1) = (None, None, None, None);
-        let mut seen: Vec<&[u8]> = Vec::new();
-        while !r.is_empty() {
-            let attr = r.read(tag::SEQUENCE).map_err(m)?;
-            let mut a = attr.reader().map_err(m)?;
-            let id = a.read(tag::OID).and_then(|o| o.oid()).map_err(m)?;
-            let values = a.read(tag::SET).map_err(m)?;
-            a.finish().map_err(m)?;
-            if seen.contains(&id) {
-                return Err(m(DerError::Invalid {
-                    what: "repeated attribute",
-                    at: attr.offset,
-                }));
+        let mut seen: Vec<&ObjectIdentifier> = Vec::new();
+        for attr in all.iter() {
+            if seen.contains(&&attr.oid) {
+                return Err(m("signed attributes (repeated attribute)"));
             }
-            seen.push(id);
-            let slot = match id {
+            seen.push(&attr.oid);
+            let slot = match attr.oid {
                 oid::CONTENT_TYPE => &mut ct,
                 oid::MESSAGE_DIGEST => &mut md,
                 oid::SIGNING_CERTIFICATE_V2 => &mut ess_v2,
                 oid::SIGNING_CERTIFICATE => &mut ess_v1,
                 _ => continue,
             };
-            let mut v = values.reader().map_err(m)?;
-            *slot = Some(v.read_any().map_err(m)?);
-            v.finish().map_err(m)?;
+            let [value] = attr.values.as_slice() else {
+                return Err(m("signed attributes (attribute without exactly one value)"));
+            };
+            *slot = Some(value);
         }
         let content_type = ct.ok_or(TspError::ContentType("no content-type attribute"))?;
         let message_digest = md.ok_or(TspError::MessageDigest("no message-digest attribute"))?;
-        if message_digest.tag != tag::OCTET_STRING {
-            return Err(m(DerError::Invalid {
-                what: "message-digest value",
-                at: message_digest.offset,
-            }));
+        if message_digest.tag() != Tag::OctetString {
+            return Err(m("signed attributes (message-digest value)"));
         }
         Ok(SignedAttrs {
-            raw: all.raw,
-            content_type: content_type.oid().map_err(m)?,
-            message_digest: message_digest.value,
+            raw: raw.raw,
+            content_type: AnyRef::from(content_type).decode_as().map_err(|source| {
+                TspError::Malformed {
+                    part: "signed attributes",
+                    source,
+                }
+            })?,
+            message_digest: message_digest.value(),
             ess_v2,
             ess_v1,
         })
@@ -234,13 +239,17 @@ impl<'a> SignedAttrs<'a> {
 }
 
 fn find_signer<'x, 'a>(
-    sid: &SignerId<'_>,
+    sid: &SignerIdentifier,
     pool: &'x [Certificate<'a>],
     roots: &'x [Certificate<'a>],
 ) -> Result<&'x Certificate<'a>, TspError> {
     let is_signer = |c: &&Certificate<'_>| match sid {
-        SignerId::IssuerSerial { issuer, serial } => c.issuer == *issuer && c.serial == *serial,
-        SignerId::SubjectKeyId(k) => c.subject_key_id == Some(*k),
+        SignerIdentifier::IssuerAndSerialNumber(isn) => {
+            *c.issuer() == isn.issuer && c.serial() == isn.serial_number.as_bytes()
+        }
+        SignerIdentifier::SubjectKeyIdentifier(k) => {
+            c.subject_key_id().as_deref() == Some(k.0.as_bytes())
+        }
     };
     pool.iter()
         .find(is_signer)

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use der::asn1::AnyRef;
+use der::{Decode, Encode, Reader, SliceReader, Tag, TagNumber};
 use signet_audit::tsp::TrustRoots;
 use signet_audit::tsp::crypto::Hash;
-use signet_audit::tsp::der::{Reader, parse_single, tag, tlv};
 use signet_audit::util::to_hex;
 
 pub fn repo(rel: &str) -> PathBuf {
@@ -156,33 +157,42 @@ pub fn flip(der: &[u8], at: usize) -> Vec<u8> {
     d
 }
 
+fn tlv(tag: Tag, content: &[u8]) -> Vec<u8> {
+    AnyRef::new(tag, content)
+        .and_then(|a| a.to_der())
+        .expect("tlv")
+}
+
+fn ctx0() -> Tag {
+    Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber(0),
+    }
+}
+
 /// The response with its token's certificates replaced (`None`: field dropped).
 pub fn with_certs(resp: &[u8], certs: Option<&[&[u8]]>) -> Vec<u8> {
-    let mut outer = parse_single(resp, tag::SEQUENCE)
-        .and_then(|t| t.reader())
-        .expect("resp");
-    let status = outer.read_any().expect("status").raw;
-    let mut ci = outer.nested(tag::SEQUENCE).expect("token");
-    let ct = ci.read(tag::OID).expect("oid").raw;
-    let sd = ci
-        .nested(tag::ctx(0))
-        .and_then(|mut w| w.read(tag::SEQUENCE))
-        .expect("sd");
-    let mut r: Reader<'_> = sd.reader().expect("sd reader");
+    let inner = |b| SliceReader::new(AnyRef::from_der(b).expect("tlv").value()).expect("reader");
+    let mut outer = inner(resp);
+    let status = outer.tlv_bytes().expect("status");
+    let mut ci = inner(outer.tlv_bytes().expect("token"));
+    let ct = ci.tlv_bytes().expect("oid");
+    let mut wrap = inner(ci.tlv_bytes().expect("[0]"));
+    let mut r = inner(wrap.tlv_bytes().expect("sd"));
     let mut parts = Vec::new();
-    while !r.is_empty() {
-        let t = r.read_any().expect("field");
-        if t.tag == tag::ctx(0) {
+    while !r.is_finished() {
+        let t = r.tlv_bytes().expect("field");
+        if t[0] == 0xa0 {
             if let Some(c) = certs {
-                parts.push(tlv(tag::ctx(0), &c.concat()));
+                parts.push(tlv(ctx0(), &c.concat()));
             }
         } else {
-            parts.push(t.raw.to_vec());
+            parts.push(t.to_vec());
         }
     }
-    let sd = tlv(tag::SEQUENCE, &parts.concat());
-    let ci = tlv(tag::SEQUENCE, &[ct, &tlv(tag::ctx(0), &sd)].concat());
-    tlv(tag::SEQUENCE, &[status, &ci].concat())
+    let sd = tlv(Tag::Sequence, &parts.concat());
+    let ci = tlv(Tag::Sequence, &[ct, &tlv(ctx0(), &sd)].concat());
+    tlv(Tag::Sequence, &[status, &ci].concat())
 }
 
 pub fn der_cert(t: &Tsa, name: &str) -> Vec<u8> {
