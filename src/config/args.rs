@@ -25,7 +25,8 @@ impl SecretArg {
         &self.0
     }
 
-    fn parse(s: &str) -> Result<Self, String> {
+    /// For clap's `value_parser`.
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
         Ok(Self::new(s))
     }
 }

@@ -18,6 +18,7 @@
 
 mod args;
 mod env;
+pub mod hmac;
 mod parse;
 mod raw;
 #[cfg(test)]
@@ -106,7 +107,7 @@ pub struct Config {
     pub open_policy: bool,
 }
 
-pub use args::ServeArgs;
+pub use args::{SecretArg, ServeArgs};
 pub use env::{Env, ProcessEnv};
 
 /// Defaults of the settings that have one (ARCHITECTURE section 7).

@@ -21,6 +21,9 @@ pub(super) enum Mode {
     Serve,
     /// Only check the values that are present (a config file on its own).
     FileOnly,
+    /// Only the HMAC key, from flags and environment, for the CLI commands; no secret
+    /// is not an error (the command decides).
+    KeysOnly,
 }
 
 /// The names of one setting in each layer.

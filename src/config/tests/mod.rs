@@ -4,6 +4,7 @@
 
 mod env_vars;
 mod errors;
+mod hmac;
 mod reference;
 
 use std::collections::HashMap;
