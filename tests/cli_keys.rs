@@ -129,10 +129,13 @@ fn both_variables_are_refused_by_every_command_as_by_serve() {
     }
 }
 
+/// Flags and variables giving a key.
+type Source<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+
 #[test]
 fn one_source_works_for_every_command() {
     let file = fixture("hmac-secret.hex");
-    let sources: [(&[&str], &[(&str, &str)]); 3] = [
+    let sources: [Source; 3] = [
         (&[], &[("SIGNET_HMAC_SECRET", SECRET)]),
         (&[], &[("SIGNET_HMAC_SECRET_FILE", s(&file))]),
         (&["--hmac-secret-file", s(&file)], &[]),

@@ -99,6 +99,9 @@ fn a_flag_beats_the_environment_as_in_serve() {
     assert_eq!(secret_of(&served), HEX32_B);
 }
 
+/// Flags, variables, and the start of the one error expected.
+type Case = (Given, Vec<(&'static str, &'static str)>, &'static str);
+
 /// Every refusal: the CLI resolver reports exactly what `signet serve` reports.
 #[test]
 fn refusals_are_those_of_serve_and_never_show_the_secret() {
@@ -111,7 +114,7 @@ fn refusals_are_those_of_serve_and_never_show_the_secret() {
         id: Some("bad id".into()),
         ..Given::default()
     };
-    let cases: Vec<(Given, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             both_flags,
             vec![],
