@@ -200,6 +200,11 @@ pub(crate) fn settings() -> Vec<Setting> {
             "(none)",
             "Root certificate(s) (PEM) that TSA tokens are verified against.",
         ),
+        s(
+            r::TSA_CA,
+            "(system roots)",
+            "CA certificate(s) (PEM) trusted for an `https://` TSA's TLS certificate; without it the system roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured). The TLS stack is the upstream's.",
+        ),
         Setting {
             key: "(n/a)",
             env: Some("SIGNET_CONFIG"),
