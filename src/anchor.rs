@@ -1,6 +1,10 @@
 //! RFC 3161 anchoring of signed checkpoints, off the request path.
 //!
 //! Guarantees:
+//! - Speaks TLS to an `https://` TSA with the upstream client's rustls stack
+//!   ([`crate::tls::roots`], [`crate::tls::client_config`]): certificate chain and host
+//!   name always verified, against `--tsa-ca` when given, else the system roots
+//!   (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured). Unusable TLS material fails at start.
 //! - Runs as its own task: a slow, failing or lying TSA never blocks or fails a
 //!   request. Requests time out after 10 s; failures back off (1 s doubling to 60 s)
 //!   and are retried; the number of checkpoints signed but not anchored is exported.
@@ -24,13 +28,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
 use signet_audit::tlog_verify::AnchorRecord;
 use signet_audit::transparency::Shared;
 use signet_audit::tsp::{self, TrustRoots};
 use signet_audit::util::now_ns;
+
+use crate::tls::{self, TlsError};
 
 /// Anchors made so far, by checkpoint size (the TSA's response bytes).
 #[derive(Default)]
@@ -82,9 +90,33 @@ pub fn load(path: &std::path::Path) -> Anchors {
     a
 }
 
+/// The TSA client: HTTP/1.1 over plain TCP for `http://`, verified TLS for `https://`.
+pub type TsaClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Builds the client for `url`: TLS roots from `ca` or, for an `https://` TSA without
+/// one, the system (see [`crate::tls::roots`]). Fails only on unusable TLS material.
+pub fn client(url: &http::Uri, ca: Option<&std::path::Path>) -> Result<TsaClient, TlsError> {
+    let https = url.scheme() == Some(&http::uri::Scheme::HTTPS);
+    let roots = tls::roots(&tls::TSA, ca, https)?;
+    let mut http = HttpConnector::new();
+    // The scheme decides below; hyper-rustls needs the TCP connector to accept https URIs.
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(REQUEST_TIMEOUT));
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls::client_config(roots)?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// Limit on each TSA exchange: connect plus TLS handshake plus request, then the body.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What the anchoring task needs.
 pub struct Anchorer {
     pub url: http::Uri,
+    pub client: TsaClient,
     pub roots: TrustRoots,
     pub path: PathBuf,
     pub shared: Arc<Shared>,
@@ -106,7 +138,6 @@ enum AnchorError {
 impl Anchorer {
     /// Runs until the process ends.
     pub async fn run(self, poll: Duration) {
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let mut backoff = Duration::from_secs(1);
         loop {
             tokio::time::sleep(poll).await;
@@ -116,7 +147,7 @@ impl Anchorer {
             if latest.size <= self.anchors.latest_size.load(Ordering::Relaxed) {
                 continue;
             }
-            match self.anchor(&client, &latest.note, latest.size).await {
+            match self.anchor(&latest.note, latest.size).await {
                 Ok(()) => backoff = Duration::from_secs(1),
                 Err(e) => {
                     self.anchors.failures.fetch_add(1, Ordering::Relaxed);
@@ -128,19 +159,14 @@ impl Anchorer {
         }
     }
 
-    async fn anchor(
-        &self,
-        client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-        note: &str,
-        size: u64,
-    ) -> Result<(), AnchorError> {
+    async fn anchor(&self, note: &str, size: u64) -> Result<(), AnchorError> {
         let digest: [u8; 32] = Sha256::digest(note.as_bytes()).into();
         let (req_der, nonce) = tsp::request(&digest);
         let req = http::Request::post(self.url.clone())
             .header(http::header::CONTENT_TYPE, "application/timestamp-query")
             .body(Full::new(Bytes::from(req_der)))
             .map_err(|e| AnchorError::Request(e.to_string()))?;
-        let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(req))
             .await
             .map_err(|_| AnchorError::Request("timed out".into()))?
             .map_err(|e| AnchorError::Request(e.to_string()))?;
@@ -148,7 +174,7 @@ impl Anchorer {
             return Err(AnchorError::Status(resp.status().as_u16()));
         }
         let body = tokio::time::timeout(
-            Duration::from_secs(10),
+            REQUEST_TIMEOUT,
             Limited::new(resp.into_body(), 1 << 20).collect(),
         )
         .await

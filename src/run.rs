@@ -169,8 +169,11 @@ fn spawn_anchorer(gw: &Gateway) -> Result<(), Failure> {
         .map_err(|e| Failure::usage(format!("--tsa-root {}: {e}", root.display())))?;
     let roots = signet_audit::tsp::TrustRoots::from_pem(&pem)
         .map_err(|e| Failure::usage(format!("--tsa-root {}: {e}", root.display())))?;
+    let client = crate::anchor::client(url, gw.cfg.tsa_ca.as_deref())
+        .map_err(|e| Failure::usage(format!("TSA TLS: {e}")))?;
     let a = crate::anchor::Anchorer {
         url: url.clone(),
+        client,
         roots,
         path: sidecar(&gw.cfg.audit_log_path, ".anchors"),
         shared: tlog.shared.clone(),

@@ -1,5 +1,5 @@
 //! TLS material for both sides of the gateway: the listener's certificate and key, and
-//! the roots that upstream certificates are checked against.
+//! the roots that upstream and TSA certificates are checked against.
 //!
 //! Guarantees:
 //! - One crypto provider, chosen here and passed explicitly to every rustls config:
@@ -11,6 +11,8 @@
 //!   is given; otherwise the system roots (`rustls-native-certs`, which honours
 //!   `SSL_CERT_FILE` / `SSL_CERT_DIR`). System roots are loaded only for an `https://`
 //!   upstream, and finding none is an error rather than a client that fails every call.
+//!   An `https://` TSA gets its roots the same way ([`roots`], with `--tsa-ca`) and the
+//!   same client config ([`client_config`]), so anchoring speaks the upstream's TLS.
 //! - Listener: a PEM certificate chain plus a PKCS#8, PKCS#1 (RSA) or SEC1 (EC) private
 //!   key, checked to match; ALPN offers `h2` then `http/1.1`.
 //! - PEM is read with `rustls-pki-types`' `PemObject` (not the archived rustls-pemfile).
@@ -46,17 +48,19 @@ pub enum TlsError {
         .0.display()
     )]
     NoKey(PathBuf),
-    #[error("upstream CA {}: certificate {index} is not a usable trust anchor: {source}", .path.display())]
+    #[error("{} {}: certificate {index} is not a usable trust anchor: {source}", .peer.ca, .path.display())]
     BadAnchor {
+        peer: &'static Peer,
         path: PathBuf,
         index: usize,
         source: rustls::Error,
     },
     #[error(
-        "no system root certificates found for the https upstream \
-         (install the ca-certificates package, set SSL_CERT_FILE, or pass --upstream-ca)"
+        "no system root certificates found for the https {} \
+         (install the ca-certificates package, set SSL_CERT_FILE, or pass {})",
+        .0.name, .0.ca_flag
     )]
-    NoSystemRoots,
+    NoSystemRoots(&'static Peer),
     #[error("TLS certificate and key: {0}")]
     Server(rustls::Error),
     #[error("TLS setup: {0}")]
@@ -107,16 +111,51 @@ fn certificates(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'s
     Ok(certs)
 }
 
-/// The roots upstream certificates are verified against.
+/// The server a client config is for, as named in messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// `upstream`, `TSA`.
+    pub name: &'static str,
+    /// The CA file in messages: `upstream CA`.
+    pub ca: &'static str,
+    /// The flag naming that file: `--upstream-ca`.
+    pub ca_flag: &'static str,
+}
+
+/// The upstream the gateway forwards to.
+pub static UPSTREAM: Peer = Peer {
+    name: "upstream",
+    ca: "upstream CA",
+    ca_flag: "--upstream-ca",
+};
+
+/// The RFC 3161 time-stamping authority anchoring checkpoints.
+pub static TSA: Peer = Peer {
+    name: "TSA",
+    ca: "TSA CA",
+    ca_flag: "--tsa-ca",
+};
+
+/// The roots upstream certificates are verified against ([`roots`] for [`UPSTREAM`]).
+pub fn upstream_roots(ca: Option<&Path>, https_upstream: bool) -> Result<RootCertStore, TlsError> {
+    roots(&UPSTREAM, ca, https_upstream)
+}
+
+/// The roots `peer`'s certificates are verified against.
 ///
 /// `ca` given: exactly the certificates in that file. Otherwise the system roots when
-/// `https_upstream`, and an empty store when the upstream is plain http (no connection
-/// ever needs one).
-pub fn upstream_roots(ca: Option<&Path>, https_upstream: bool) -> Result<RootCertStore, TlsError> {
+/// `https`, and an empty store when the peer is plain http (no connection ever needs
+/// one).
+pub fn roots(
+    peer: &'static Peer,
+    ca: Option<&Path>,
+    https: bool,
+) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     if let Some(path) = ca {
-        for (index, cert) in certificates("upstream CA", path)?.into_iter().enumerate() {
+        for (index, cert) in certificates(peer.ca, path)?.into_iter().enumerate() {
             roots.add(cert).map_err(|source| TlsError::BadAnchor {
+                peer,
                 path: path.to_owned(),
                 index: index + 1,
                 source,
@@ -124,7 +163,7 @@ pub fn upstream_roots(ca: Option<&Path>, https_upstream: bool) -> Result<RootCer
         }
         return Ok(roots);
     }
-    if !https_upstream {
+    if !https {
         return Ok(roots);
     }
     let found = rustls_native_certs::load_native_certs();
@@ -140,13 +179,13 @@ pub fn upstream_roots(ca: Option<&Path>, https_upstream: bool) -> Result<RootCer
         );
     }
     if roots.is_empty() {
-        return Err(TlsError::NoSystemRoots);
+        return Err(TlsError::NoSystemRoots(peer));
     }
     Ok(roots)
 }
 
-/// Client config for upstream connections: `roots`, full verification, no client
-/// certificate, no ALPN (the connector offers HTTP/1.1 only).
+/// Client config for upstream and TSA connections: `roots`, full verification, no
+/// client certificate, no ALPN (the connectors offer HTTP/1.1 only).
 pub fn client_config(roots: RootCertStore) -> Result<ClientConfig, TlsError> {
     Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()

@@ -14,7 +14,7 @@ use signet_audit::journal::{Journal, JournalError, JournalOptions, Sharing};
 use signet_audit::{Decision, EntryDraft, OwnerType};
 
 use super::exit::{self, CmdResult, Failure};
-use super::secrets::{KeyArgs, key_ring};
+use super::secrets::{KeyArgs, keys};
 
 /// Temporary failure: try again later.
 const TEMPFAIL: u8 = 75;
@@ -95,8 +95,8 @@ fn draft(a: &AppendArgs) -> Result<EntryDraft, Failure> {
 
 pub fn run(a: &AppendArgs) -> CmdResult {
     let template = draft(a)?;
-    let ring = key_ring(&a.keys, std::env::var("SIGNET_HMAC_SECRET").ok())?;
-    let key = ring.get(&a.keys.key_id).cloned().ok_or_else(|| {
+    let k = keys(&a.keys)?;
+    let key = k.ring.get(&k.id).cloned().ok_or_else(|| {
         Failure::usage("no HMAC key: set SIGNET_HMAC_SECRET or pass --hmac-secret-file FILE")
     })?;
     let opts = JournalOptions {

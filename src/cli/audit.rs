@@ -96,7 +96,7 @@ pub fn open_log(path: &Path) -> Result<BufReader<File>, Failure> {
 }
 
 fn run_verify(a: &VerifyArgs) -> CmdResult {
-    let ring = key_ring(&a.keys, std::env::var("SIGNET_HMAC_SECRET").ok())?;
+    let ring = key_ring(&a.keys)?;
     let plan = tlog::plan(a)?;
     if ring.is_empty() && plan.log_key.is_none() {
         return Err(Failure::usage(

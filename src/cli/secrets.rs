@@ -1,58 +1,70 @@
-//! Where the CLI gets HMAC keys: environment, files, or (with a warning) the command line.
+//! The HMAC key options of the CLI commands (`audit verify`, `audit append`, `receipt
+//! verify`), resolved by the one resolver `signet serve` uses ([`crate::config::hmac`]).
 //!
-//! Guarantees: a secret is never echoed; `--hmac-secret` works but warns that `ps`
-//! shows it; every source is named in errors, its content never is.
+//! Guarantees: the flags and variables are those of `serve` (`--hmac-secret-file`,
+//! `--hmac-secret`, `--hmac-key-id`; `SIGNET_HMAC_SECRET`, `SIGNET_HMAC_SECRET_FILE`,
+//! `SIGNET_HMAC_KEY_ID`), read through the config's [`Env`] and never by clap; the same
+//! refusals (exit 64, the same message) and the same `ps` warning; a secret is never
+//! echoed; `--hmac-secret` is held in a zeroizing [`SecretArg`].
 
 use std::path::PathBuf;
 
 use clap::Args;
-use signet_audit::key::{DEFAULT_KEY_ID, HmacKey, KeyRing};
+use signet_audit::key::KeyRing;
 
 use super::exit::Failure;
+use crate::config::hmac::{self, HmacFlags};
+use crate::config::{Env, ProcessEnv, SecretArg};
 
 /// Key options shared by commands that check MACs.
 #[derive(Args, Debug, Default)]
 pub struct KeyArgs {
-    /// File holding the hex HMAC secret (also SIGNET_HMAC_SECRET_FILE)
-    #[arg(long, value_name = "FILE", env = "SIGNET_HMAC_SECRET_FILE")]
+    /// File holding the hex HMAC secret [env: SIGNET_HMAC_SECRET_FILE]
+    #[arg(long, value_name = "FILE")]
     pub hmac_secret_file: Option<PathBuf>,
-    /// Hex HMAC secret on the command line (visible in `ps`; prefer the environment)
-    #[arg(long, value_name = "HEX")]
-    pub hmac_secret: Option<String>,
-    /// Key id of the secret above (also SIGNET_HMAC_KEY_ID)
-    #[arg(long, value_name = "ID", env = "SIGNET_HMAC_KEY_ID", default_value = DEFAULT_KEY_ID)]
-    pub key_id: String,
+    /// Hex HMAC secret (visible in `ps`; prefer SIGNET_HMAC_SECRET or a file)
+    #[arg(long, value_name = "HEX", value_parser = SecretArg::parse)]
+    pub hmac_secret: Option<SecretArg>,
+    /// Id of the HMAC key [env: SIGNET_HMAC_KEY_ID] [default: k1]
+    #[arg(long = "hmac-key-id", visible_alias = "key-id", value_name = "ID")]
+    pub key_id: Option<String>,
     /// Extra key for rotated logs, as ID=FILE (repeatable)
     #[arg(long = "key", value_name = "ID=FILE")]
     pub keys: Vec<String>,
 }
 
-/// Builds the key ring from the flags and `SIGNET_HMAC_SECRET`.
-pub fn key_ring(args: &KeyArgs, env_secret: Option<String>) -> Result<KeyRing, Failure> {
-    let mut ring = KeyRing::new();
-    let bad = |what: &str, e: signet_audit::key::KeyError| Failure::usage(format!("{what}: {e}"));
-    let primary = if let Some(s) = &args.hmac_secret {
-        eprintln!(
-            "signet: warning: --hmac-secret puts the secret in the process list; use SIGNET_HMAC_SECRET or --hmac-secret-file"
-        );
-        Some(HmacKey::from_hex(&args.key_id, s).map_err(|e| bad("--hmac-secret", e))?)
-    } else if let Some(p) = &args.hmac_secret_file {
-        Some(HmacKey::from_file(&args.key_id, p).map_err(|e| bad("--hmac-secret-file", e))?)
-    } else if let Some(s) = env_secret.filter(|s| !s.trim().is_empty()) {
-        Some(HmacKey::from_hex(&args.key_id, &s).map_err(|e| bad("SIGNET_HMAC_SECRET", e))?)
-    } else {
-        None
+/// The keys a command was given.
+pub struct Keys {
+    /// The chain key (if any) and every `--key`.
+    pub ring: KeyRing,
+    /// The key id in force (`--hmac-key-id`, `SIGNET_HMAC_KEY_ID` or `k1`).
+    pub id: String,
+}
+
+/// Resolves the keys from the flags and the process environment, printing warnings.
+pub fn keys(args: &KeyArgs) -> Result<Keys, Failure> {
+    keys_from(args, &ProcessEnv)
+}
+
+/// [`keys`] with the environment given.
+pub fn keys_from(args: &KeyArgs, env: &dyn Env) -> Result<Keys, Failure> {
+    let flags = HmacFlags {
+        secret: args.hmac_secret.as_ref(),
+        secret_file: args.hmac_secret_file.as_deref(),
+        key_id: args.key_id.as_deref(),
     };
-    if let Some(k) = primary {
-        ring.add(k).map_err(|e| bad("key ring", e))?;
+    let choice = hmac::resolve_hmac(flags, env).map_err(|e| Failure::usage(e.join("; ")))?;
+    for w in &choice.warnings {
+        eprintln!("signet: warning: {w}");
     }
-    for spec in &args.keys {
-        let (id, file) = spec
-            .split_once('=')
-            .ok_or_else(|| Failure::usage(format!("--key {spec:?}: expected ID=FILE")))?;
-        let k = HmacKey::from_file(id, std::path::Path::new(file))
-            .map_err(|e| bad(&format!("--key {id}"), e))?;
-        ring.add(k).map_err(|e| bad("--key", e))?;
-    }
-    Ok(ring)
+    let ring = hmac::key_ring(choice.key, &args.keys).map_err(Failure::usage)?;
+    Ok(Keys {
+        ring,
+        id: choice.id,
+    })
+}
+
+/// The key ring alone (for commands that only check MACs).
+pub fn key_ring(args: &KeyArgs) -> Result<KeyRing, Failure> {
+    keys(args).map(|k| k.ring)
 }

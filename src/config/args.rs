@@ -25,7 +25,8 @@ impl SecretArg {
         &self.0
     }
 
-    fn parse(s: &str) -> Result<Self, String> {
+    /// For clap's `value_parser`.
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
         Ok(Self::new(s))
     }
 }
@@ -113,6 +114,10 @@ pub struct ServeArgs {
     /// Root certificate(s) (PEM) that TSA tokens are verified against [env: SIGNET_TSA_ROOT]
     #[arg(long, value_name = "PEM")]
     pub tsa_root: Option<PathBuf>,
+    /// CA certificates (PEM) trusted for an https TSA; system roots without it
+    /// [env: SIGNET_TSA_CA]
+    #[arg(long, value_name = "FILE")]
+    pub tsa_ca: Option<PathBuf>,
     /// Write an intent entry before forwarding [env: SIGNET_TWO_PHASE]
     #[arg(long)]
     pub two_phase: bool,

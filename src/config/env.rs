@@ -9,13 +9,17 @@ pub trait Env {
 }
 
 /// The process environment. A value that is not UTF-8 is read lossily (so a bad value
-/// is reported rather than silently ignored).
+/// is reported rather than silently ignored); a UTF-8 value is moved, not copied, so a
+/// secret read here leaves no stray copy behind (the caller wraps it in `Zeroizing`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
-        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        std::env::var_os(name).map(|v| {
+            v.into_string()
+                .unwrap_or_else(|v| v.to_string_lossy().into_owned())
+        })
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod args;
 mod env;
+pub mod hmac;
 mod parse;
 mod raw;
 #[cfg(test)]
@@ -100,13 +101,16 @@ pub struct Config {
     pub tsa_url: Option<http::Uri>,
     /// Root certificate(s) (PEM) TSA tokens are verified against; set whenever `tsa_url` is.
     pub tsa_root: Option<PathBuf>,
+    /// CA certificate(s) (PEM) an `https` TSA's TLS certificate is verified against;
+    /// the system roots when `None`.
+    pub tsa_ca: Option<PathBuf>,
     /// `[policy]`, or `None` when the config has none (the safe default policy runs).
     pub policy: Option<PolicyConfig>,
     /// `[dangerous] open_policy = true`: run with no checks.
     pub open_policy: bool,
 }
 
-pub use args::ServeArgs;
+pub use args::{SecretArg, ServeArgs};
 pub use env::{Env, ProcessEnv};
 
 /// Defaults of the settings that have one (ARCHITECTURE section 7).
@@ -196,6 +200,7 @@ impl fmt::Debug for Config {
             checkpoint_interval,
             tsa_url,
             tsa_root,
+            tsa_ca,
             policy,
             open_policy,
         } = self;
@@ -230,6 +235,7 @@ impl fmt::Debug for Config {
             .field("checkpoint_interval", checkpoint_interval)
             .field("tsa_url", tsa_url)
             .field("tsa_root", tsa_root)
+            .field("tsa_ca", tsa_ca)
             .field("policy", policy)
             .field("open_policy", open_policy)
             .finish()

@@ -47,6 +47,7 @@ pub(super) struct RawConfig {
     pub checkpoint_interval_ms: Option<i64>,
     pub tsa_url: Option<String>,
     pub tsa_root: Option<String>,
+    pub tsa_ca: Option<String>,
     pub policy: Option<PolicyConfig>,
     pub dangerous: Option<RawDangerous>,
     /// Refused with a message; the value is skipped, never stored.

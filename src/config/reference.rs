@@ -200,6 +200,11 @@ pub(crate) fn settings() -> Vec<Setting> {
             "(none)",
             "Root certificate(s) (PEM) that TSA tokens are verified against.",
         ),
+        s(
+            r::TSA_CA,
+            "(system roots)",
+            "CA certificate(s) (PEM) trusted for an `https://` TSA's TLS certificate; without it the system roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured). The TLS stack is the upstream's.",
+        ),
         Setting {
             key: "(n/a)",
             env: Some("SIGNET_CONFIG"),
@@ -310,8 +315,22 @@ fn arg_name(a: &clap::Arg) -> String {
         (Some(l), false) if matches!(a.get_action(), clap::ArgAction::SetTrue) => {
             format!("`--{l}`")
         }
-        (Some(l), false) => format!("`--{l} {value}`"),
+        (Some(l), false) => format!("`--{l} {value}`{}", aliases(a)),
         (None, false) => format!("`{}`", a.get_id()),
+    }
+}
+
+/// ` (also `--x`)` for an option's visible long aliases; empty without any.
+fn aliases(a: &clap::Arg) -> String {
+    let all: Vec<String> = a
+        .get_visible_aliases()
+        .unwrap_or_default()
+        .iter()
+        .map(|x| format!("`--{x}`"))
+        .collect();
+    match all.is_empty() {
+        true => String::new(),
+        false => format!(" (also {})", all.join(", ")),
     }
 }
 

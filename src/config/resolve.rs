@@ -21,6 +21,9 @@ pub(super) enum Mode {
     Serve,
     /// Only check the values that are present (a config file on its own).
     FileOnly,
+    /// Only the HMAC key, from flags and environment, for the CLI commands; no secret
+    /// is not an error (the command decides).
+    KeysOnly,
 }
 
 /// The names of one setting in each layer.
@@ -92,6 +95,7 @@ pub(super) const CHECKPOINT_INTERVAL: Names = names(
 );
 pub(super) const TSA_URL: Names = names("--tsa-url", "SIGNET_TSA_URL", "tsa_url");
 pub(super) const TSA_ROOT: Names = names("--tsa-root", "SIGNET_TSA_ROOT", "tsa_root");
+pub(super) const TSA_CA: Names = names("--tsa-ca", "SIGNET_TSA_CA", "tsa_ca");
 
 /// The checkpoint and anchoring settings, each `None` when absent or bad.
 struct Transparency {
@@ -103,6 +107,7 @@ struct Transparency {
     interval: Option<Duration>,
     tsa_url: Option<http::Uri>,
     tsa_root: Option<PathBuf>,
+    tsa_ca: Option<PathBuf>,
 }
 
 /// One value found in some layer.
@@ -411,6 +416,7 @@ impl<'a> Resolver<'a> {
             checkpoint_interval: t.interval.unwrap_or(defaults::CHECKPOINT_INTERVAL),
             tsa_url: t.tsa_url,
             tsa_root: t.tsa_root,
+            tsa_ca: t.tsa_ca,
             policy,
             open_policy,
         })
@@ -523,6 +529,17 @@ impl<'a> Resolver<'a> {
                 "{origin}: no TSA URL is set (--tsa-url, SIGNET_TSA_URL or tsa_url), so checkpoints are not anchored and the TSA root is unused"
             ));
         }
+        let tsa_ca = self.path(
+            TSA_CA,
+            a.tsa_ca.as_ref(),
+            raw.and_then(|r| r.tsa_ca.as_ref()),
+        );
+        let https = tsa_url.as_ref().and_then(http::Uri::scheme) == Some(&http::uri::Scheme::HTTPS);
+        if let (Some((origin, _)), false) = (&tsa_ca, https) {
+            self.warnings.push(format!(
+                "{origin}: no https:// TSA URL is set, so the TSA CA is unused"
+            ));
+        }
         Transparency {
             log_key_origin: log_key.as_ref().map(|(o, _)| o.clone()),
             log_key: self.existing_file(log_key),
@@ -531,6 +548,7 @@ impl<'a> Resolver<'a> {
             interval,
             tsa_url,
             tsa_root: self.existing_file(tsa_root),
+            tsa_ca: self.existing_file(tsa_ca),
         }
     }
 

@@ -6,6 +6,7 @@ pub mod gateway;
 pub mod go;
 pub mod raw;
 pub mod tls;
+pub mod tsa;
 
 use std::path::PathBuf;
 

@@ -235,7 +235,7 @@ pub fn header(a: &VerifyArgs, bytes: &[u8]) -> Result<Findings, Failure> {
         Alg::HmacSha256 => None,
     };
     let ring = match r.alg() {
-        Alg::HmacSha256 => key_ring(&a.keys, std::env::var("SIGNET_HMAC_SECRET").ok())?,
+        Alg::HmacSha256 => key_ring(&a.keys)?,
         Alg::Ed25519 | Alg::Ed25519Batch => KeyRing::new(),
     };
     if r.alg() == Alg::HmacSha256 && ring.is_empty() {

@@ -297,6 +297,40 @@ fn env_signet_tsa_url() {
 }
 
 #[test]
+fn env_signet_tsa_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = write(dir.path(), "log.pem", "pem");
+    let root = write(dir.path(), "root.pem", "pem");
+    let ca = write(dir.path(), "ca.pem", "pem");
+    let mut env = base(&[
+        ("SIGNET_LOG_KEY", k.to_str().unwrap()),
+        ("SIGNET_TSA_ROOT", root.to_str().unwrap()),
+        ("SIGNET_TSA_URL", "https://tsa.example/tsr"),
+        ("SIGNET_TSA_CA", ca.to_str().unwrap()),
+    ]);
+    let (c, w) = ok(&ServeArgs::default(), &env);
+    assert_eq!((c.tsa_ca, w.len()), (Some(ca.clone()), 0), "{w:?}");
+    // Over plain http the CA is unused: said, not refused.
+    env.insert("SIGNET_TSA_URL".into(), "http://127.0.0.1:3180".into());
+    let (_, w) = ok(&ServeArgs::default(), &env);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("SIGNET_TSA_CA: ") && w.contains("unused")),
+        "{w:?}"
+    );
+    env.insert(
+        "SIGNET_TSA_CA".into(),
+        dir.path().join("missing.pem").to_str().unwrap().into(),
+    );
+    env.insert("SIGNET_TSA_URL".into(), "https://tsa.example/tsr".into());
+    let e = errs(&ServeArgs::default(), &env);
+    assert!(
+        e.len() == 1 && e[0].starts_with("SIGNET_TSA_CA: cannot read"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn env_signet_tsa_root() {
     let dir = tempfile::tempdir().unwrap();
     let k = write(dir.path(), "log.pem", "pem");

@@ -4,6 +4,7 @@
 
 mod env_vars;
 mod errors;
+mod hmac;
 mod reference;
 
 use std::collections::HashMap;
@@ -178,6 +179,7 @@ fn every_flag_reaches_config() {
         checkpoint_interval_ms: Some("250".into()),
         tsa_url: Some("https://tsa.example/tsr".into()),
         tsa_root: Some(root.clone()),
+        tsa_ca: Some(ca.clone()),
         two_phase: true,
         verbose_errors: true,
     };
@@ -196,7 +198,7 @@ fn every_flag_reaches_config() {
     assert_eq!(c.request_timeout, Duration::from_secs(5));
     assert_eq!(
         (c.tls_cert, c.tls_key, c.upstream_ca),
-        (Some(cert), Some(key), Some(ca))
+        (Some(cert), Some(key), Some(ca.clone()))
     );
     assert_eq!(c.log_key, Some(lk));
     assert_eq!(c.origin, "flag.example/log");
@@ -207,6 +209,7 @@ fn every_flag_reaches_config() {
         Some("https://tsa.example/tsr".to_owned())
     );
     assert_eq!(c.tsa_root, Some(root));
+    assert_eq!(c.tsa_ca, Some(ca));
 }
 
 #[test]
