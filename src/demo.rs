@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use signet_audit::keyfile;
 
-use crate::cli::exit::{self, CmdResult, Failure};
 use crate::config::{self, ServeArgs};
+use crate::exit::{self, CmdResult, Failure};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {

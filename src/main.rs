@@ -12,6 +12,7 @@ mod cli;
 mod commit;
 mod config;
 mod demo;
+mod exit;
 mod fold;
 mod gateway;
 mod inspection;
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
                 | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
-                _ => cli::exit::USAGE,
+                _ => exit::USAGE,
             };
             let _ = e.print();
             return ExitCode::from(code);

@@ -23,9 +23,9 @@ use signet_audit::merkle_file::HashFile;
 use signet_audit::note;
 use signet_audit::transparency::{Shared, TransparencyOptions, sidecar};
 
-use crate::cli::exit::{self, CmdResult, Failure};
 use crate::commit::Committer;
 use crate::config::{Config, LogFormat};
+use crate::exit::{self, CmdResult, Failure};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::tlog::TlogState;

@@ -13,8 +13,8 @@ use clap::Args;
 use signet_audit::journal::{Journal, JournalError, JournalOptions, Sharing};
 use signet_audit::{Decision, EntryDraft, OwnerType};
 
-use super::exit::{self, CmdResult, Failure};
 use super::secrets::{KeyArgs, keys};
+use crate::exit::{self, CmdResult, Failure};
 
 /// Temporary failure: try again later.
 const TEMPFAIL: u8 = 75;

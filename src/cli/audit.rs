@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use signet_audit::verify;
 
-use super::exit::{self, CmdResult, Failure};
 use super::read;
 use super::secrets::{KeyArgs, key_ring};
+use crate::exit::{self, CmdResult, Failure};
 
 pub use tlog::{load_log_key, load_roots};
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::exit::{self, CmdResult, Failure};
+use crate::exit::{self, CmdResult, Failure};
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCmd {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::exit::{self, CmdResult, Failure};
+use crate::exit::{self, CmdResult, Failure};
 
 #[derive(Args, Debug)]
 pub struct HealthcheckArgs {

@@ -24,7 +24,7 @@ use ed25519_dalek::VerifyingKey;
 use signet_audit::key::{DEFAULT_KEY_ID, KeyError};
 use signet_audit::keyfile::{self, KeyFileError};
 
-use super::exit::{self, CmdResult, Failure};
+use crate::exit::{self, CmdResult, Failure};
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCmd {

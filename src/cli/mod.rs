@@ -18,7 +18,6 @@ macro_rules! out {
 pub mod append;
 pub mod audit;
 pub mod config_cmd;
-pub mod exit;
 pub mod healthcheck;
 pub mod human;
 pub mod keys;

@@ -15,8 +15,8 @@ use signet_audit::line::parse_entry;
 use signet_audit::verify::{LineRead, read_line};
 
 use super::audit::open_log;
-use super::exit::{self, CmdResult, Failure};
 use super::human;
+use crate::exit::{self, CmdResult, Failure};
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use signet_audit::json::{Map, Value};
 
-use super::exit::{self, CmdResult, Failure};
 use super::secrets::KeyArgs;
+use crate::exit::{self, CmdResult, Failure};
 
 #[derive(Subcommand, Debug)]
 pub enum ReceiptCmd {

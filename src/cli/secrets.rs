@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use clap::Args;
 use signet_audit::key::KeyRing;
 
-use super::exit::Failure;
 use crate::config::hmac::{self, HmacFlags};
 use crate::config::{Env, ProcessEnv, SecretArg};
+use crate::exit::Failure;
 
 /// Key options shared by commands that check MACs.
 #[derive(Args, Debug, Default)]

@@ -8,7 +8,7 @@
 pub use crate::config::ServeArgs;
 use crate::config::{self, Config, ProcessEnv};
 
-use super::exit::Failure;
+use crate::exit::Failure;
 
 /// Loads the configuration of `signet serve` from `args` and the process environment.
 pub fn load_config(args: &ServeArgs) -> Result<Config, Failure> {

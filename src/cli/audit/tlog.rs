@@ -24,7 +24,7 @@ use signet_audit::tsp::TrustRoots;
 
 use super::VerifyArgs;
 use super::open_log;
-use crate::cli::exit::{self, Failure};
+use crate::exit::{self, Failure};
 
 /// Largest key or root file read.
 const MAX_SMALL_FILE: u64 = 1 << 20;

@@ -21,9 +21,9 @@ use signet_audit::verify::{LineRead, MAX_LINE, read_line};
 
 use super::{Findings, VerifyArgs, read_input};
 use crate::cli::audit::{load_log_key, load_roots, open_log};
-use crate::cli::exit::Failure;
 use crate::cli::keys::load_ed25519_verifying;
 use crate::cli::secrets::key_ring;
+use crate::exit::Failure;
 
 fn receipt_key(a: &VerifyArgs, why: &str) -> Result<VerifyingKey, Failure> {
     let path = a
@@ -311,7 +311,7 @@ fn find_entry(log: &Path, id: &str) -> Result<Option<(u64, Vec<u8>)>, Failure> {
         n += 1;
         let read = read_line(&mut r, &mut buf).map_err(|e| {
             Failure::new(
-                crate::cli::exit::NO_INPUT,
+                crate::exit::NO_INPUT,
                 format!("error reading {}: {e}", log.display()),
             )
         })?;

@@ -1,4 +1,6 @@
-//! Exit codes shared by every command (sysexits where one fits).
+//! Exit codes shared by every command (sysexits where one fits), and the failure a
+//! command returns: its code and the message for stderr. Shared by the CLI, `serve`
+//! and `demo`, so none of them depends on another for it.
 
 /// The log (or other input) verified and nothing is wrong.
 pub const OK: u8 = 0;
