@@ -23,9 +23,8 @@
 //! Assumes: a Unix file system (modes, `O_NOFOLLOW`, `rename` atomic within a directory).
 //! Only the last path component is checked for being a symbolic link.
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
@@ -36,6 +35,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::durable::{self, DurableError};
 use crate::key::{HmacKey, KeyError, valid_key_id};
 use crate::util::{fill_random, to_hex};
 
@@ -85,9 +85,7 @@ fn write_err(path: &Path) -> impl FnOnce(io::Error) -> KeyFileError + '_ {
 
 /// The public key file that goes with `private`: the same path with `.pub` appended.
 pub fn public_path(private: &Path) -> PathBuf {
-    let mut s = private.as_os_str().to_owned();
-    s.push(PUB_SUFFIX);
-    PathBuf::from(s)
+    durable::side_path(private, PUB_SUFFIX)
 }
 
 /// A fresh Ed25519 key from the operating system's random source.
@@ -253,36 +251,20 @@ fn check_target(path: &Path, force: bool) -> Result<(), KeyFileError> {
     }
 }
 
-/// Creates `path` exclusively (never following a symlink), sets `mode`, writes and
-/// fsyncs. On failure the file is removed again.
+/// Creates `path` exclusively (never following a symlink) with exactly `mode`, writes,
+/// fsyncs it and its directory. On failure the file is removed again.
 fn create_exclusive(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyFileError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => KeyFileError::Exists(shown(path)),
-            _ if e.raw_os_error() == Some(libc::ELOOP) => KeyFileError::Symlink(shown(path)),
-            _ => write_err(path)(e),
-        })?;
-    let written = file
-        .set_permissions(Permissions::from_mode(mode))
-        .and_then(|()| file.write_all(contents))
-        .and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        drop(file);
-        let _ = fs::remove_file(path);
-        return Err(write_err(path)(e));
-    }
-    Ok(())
+    durable::write_new(path, contents, mode).map_err(|e| match e {
+        DurableError::Exists => KeyFileError::Exists(shown(path)),
+        DurableError::Symlink => KeyFileError::Symlink(shown(path)),
+        DurableError::Io { source, .. } => write_err(path)(source),
+        other => write_err(path)(other.into()),
+    })
 }
 
 fn write_file(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<(), KeyFileError> {
     if !force {
-        create_exclusive(path, contents, mode)?;
-        return sync_dir(path);
+        return create_exclusive(path, contents, mode);
     }
     let tmp = temp_beside(path);
     create_exclusive(&tmp, contents, mode)?;
@@ -313,16 +295,14 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Fsyncs the directory holding `path`, so a new or renamed entry survives a crash.
 fn sync_dir(path: &Path) -> Result<(), KeyFileError> {
-    let dir = parent_dir(path);
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(write_err(dir))
+    durable::fsync_dir(path).map_err(write_err(parent_dir(path)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::fs::Permissions;
+    use std::os::unix::fs::{PermissionsExt, symlink};
 
     fn mode(p: &Path) -> u32 {
         fs::metadata(p).expect("metadata").permissions().mode() & 0o777

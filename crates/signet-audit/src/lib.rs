@@ -40,6 +40,7 @@
 
 pub mod checkpoint_file;
 pub mod dsse;
+pub mod durable;
 pub mod entry;
 pub mod journal;
 pub mod json;

@@ -19,12 +19,13 @@
 //!   line without `\n`) and replaces it atomically; [`check_against_log`] compares
 //!   every stored hash with the log.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::journal::tail::MAX_LINE;
 
+use crate::durable::{self, DurableError, Lock, Step};
 use crate::merkle::{
     CompactRange, Hash, HashReader, TreeError, leaves_for_stored_count, stored_hash_count,
 };
@@ -75,35 +76,20 @@ pub struct HashFile {
     buf: Vec<Hash>,
 }
 
-fn open_file(path: &Path, write: Option<u32>) -> Result<(File, bool), HashFileError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => return Err(HashFileError::Symlink),
-        Ok(m) if !m.file_type().is_file() => return Err(HashFileError::NotRegular),
-        _ => {}
+/// Maps a failed open of the tree file to the tree file's own errors.
+fn opening(e: DurableError) -> HashFileError {
+    match e {
+        DurableError::Symlink => HashFileError::Symlink,
+        DurableError::NotRegular | DurableError::Exists => HashFileError::NotRegular,
+        DurableError::Locked => HashFileError::Locked,
+        DurableError::Io { step, source } => io(match step {
+            Step::Stat => "stat tree file",
+            Step::FsyncFile => "fsync tree file",
+            Step::FsyncDir => "fsync directory",
+            Step::Lock => "lock tree file",
+            Step::Create | Step::Open | Step::Write => "open tree file",
+        })(source),
     }
-    let mut o = OpenOptions::new();
-    o.read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    let opened = match write {
-        None => o.open(path).map(|f| (f, false)),
-        Some(mode) => {
-            o.write(true);
-            match o.clone().create_new(true).mode(mode).open(path) {
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    o.open(path).map(|f| (f, false))
-                }
-                r => r.map(|f| (f, true)),
-            }
-        }
-    };
-    let (file, created) = opened.map_err(|e| match e.raw_os_error() {
-        Some(libc::ELOOP) => HashFileError::Symlink,
-        _ => io("open tree file")(e),
-    })?;
-    if !file.metadata().map_err(io("stat tree file"))?.is_file() {
-        return Err(HashFileError::NotRegular);
-    }
-    Ok((file, created))
 }
 
 impl HashFile {
@@ -114,16 +100,7 @@ impl HashFile {
 
     /// As [`HashFile::open`], with the permission bits for a new file.
     pub fn open_with_mode(path: &Path, mode: u32) -> Result<HashFile, HashFileError> {
-        let (file, created) = open_file(path, Some(mode))?;
-        if created {
-            file.sync_all().map_err(io("fsync tree file"))?;
-            fsync_dir(path)?;
-        }
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(HashFileError::Locked),
-            Err(TryLockError::Error(e)) => return Err(io("lock tree file")(e)),
-        }
+        let file = durable::open_positional(path, mode, Lock::Exclusive).map_err(opening)?;
         let len = file.metadata().map_err(io("stat tree file"))?.len();
         let (_, whole) = leaves_for_stored_count(len / 32);
         if whole * 32 != len {
@@ -137,7 +114,7 @@ impl HashFile {
     /// Opens an existing tree file for reading proofs; takes no lock and ignores a
     /// partial trailing append.
     pub fn open_read_only(path: &Path) -> Result<HashFile, HashFileError> {
-        let (file, _) = open_file(path, None)?;
+        let file = durable::open_read(path).map_err(opening)?;
         Self::load(file, path, false)
     }
 
@@ -282,19 +259,14 @@ impl HashReader for HashFile {
 
 /// fsyncs the directory holding `path`.
 fn fsync_dir(path: &Path) -> Result<(), HashFileError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("fsync directory"))
+    durable::fsync_dir(path).map_err(io("fsync directory"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::merkle::{MemStore, consistency_proof, inclusion_proof, leaf_hash, tree_hash};
+    use std::fs::OpenOptions;
     use std::io::Write;
 
     fn lines(n: u64) -> Vec<Vec<u8>> {

@@ -16,7 +16,7 @@
 //! - A failure here never loses or blocks audit entries: it is counted, published, and
 //!   checkpointing stops until restart (the verifier then reports the gap).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 
 use crate::checkpoint_file::{CheckpointFile, CheckpointFileError};
+use crate::durable::SideFile;
 use crate::merkle::{self, Hash};
 use crate::merkle_file::{self, HashFile, HashFileError};
 use crate::note::{self, Checkpoint, NoteError, Verifier};
@@ -110,15 +111,9 @@ impl Shared {
     }
 }
 
-/// `<log>.tree`, `<log>.checkpoints` beside `log`.
-pub fn sidecar(log: &Path, suffix: &str) -> PathBuf {
-    let mut name = log
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(suffix);
-    log.with_file_name(name)
-}
+/// `<log><suffix>` beside `log`: the one function, [`crate::durable::side_path`], under its
+/// older name.
+pub use crate::durable::side_path as sidecar;
 
 /// The tree and checkpoint signer of one journal.
 pub struct Transparency {
@@ -142,7 +137,7 @@ impl Transparency {
         entries: u64,
         opts: TransparencyOptions,
     ) -> Result<Transparency, TransparencyError> {
-        let tree_path = sidecar(log, ".tree");
+        let tree_path = SideFile::Tree.of(log);
         let mut tree = HashFile::open(&tree_path)?;
         if tree.size() > entries {
             drop(tree);
@@ -152,7 +147,7 @@ impl Transparency {
             tree.catch_up_from_log(log)?;
         }
         let verifier = Verifier::new(&opts.origin, opts.log_key.verifying_key())?;
-        let checkpoints = CheckpointFile::open(&sidecar(log, ".checkpoints"), verifier)?;
+        let checkpoints = CheckpointFile::open(&SideFile::Checkpoints.of(log), verifier)?;
         let shared = Arc::new(Shared::default());
         let mut covered = 0;
         if let Some(latest) = checkpoints.latest() {

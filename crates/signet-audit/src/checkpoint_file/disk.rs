@@ -5,58 +5,28 @@
 //! exclusive `flock`. Bytes cut from a torn tail are first copied to a durable side
 //! file, so no byte of evidence is erased.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::framing::read_at;
 use super::{CheckpointFileError, io};
+use crate::durable::{self, DurableError, Lock, Step};
 
 pub(super) fn open_locked(path: &Path) -> Result<File, CheckpointFileError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => return Err(CheckpointFileError::Symlink),
-        Ok(m) if !m.file_type().is_file() => return Err(CheckpointFileError::NotRegular),
-        _ => {}
-    }
-    let mut o = OpenOptions::new();
-    o.read(true)
-        .append(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    let (file, created) = match o.clone().create_new(true).mode(0o600).open(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => (o.open(path), false),
-        r => (r, true),
-    };
-    let file = file.map_err(|e| match e.raw_os_error() {
-        Some(libc::ELOOP) => CheckpointFileError::Symlink,
-        _ => io("open checkpoint file")(e),
-    })?;
-    if !file
-        .metadata()
-        .map_err(io("stat checkpoint file"))?
-        .is_file()
-    {
-        return Err(CheckpointFileError::NotRegular);
-    }
-    if created {
-        file.sync_all().map_err(io("fsync checkpoint file"))?;
-        fsync_dir(path)?;
-    }
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(CheckpointFileError::Locked),
-        Err(TryLockError::Error(e)) => Err(io("lock checkpoint file")(e)),
-    }
-}
-
-pub(super) fn fsync_dir(path: &Path) -> Result<(), CheckpointFileError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("fsync directory"))
+    durable::open_append(path, 0o600, Lock::Exclusive)
+        .map(|o| o.file)
+        .map_err(|e| match e {
+            DurableError::Symlink => CheckpointFileError::Symlink,
+            DurableError::NotRegular | DurableError::Exists => CheckpointFileError::NotRegular,
+            DurableError::Locked => CheckpointFileError::Locked,
+            DurableError::Io { step, source } => io(match step {
+                Step::Stat => "stat checkpoint file",
+                Step::FsyncFile => "fsync checkpoint file",
+                Step::FsyncDir => "fsync directory",
+                Step::Lock => "lock checkpoint file",
+                Step::Create | Step::Open | Step::Write => "open checkpoint file",
+            })(source),
+        })
 }
 
 /// Copies bytes `[from, len)` to a durable side file, then truncates them away.
@@ -67,19 +37,16 @@ pub(super) fn move_aside(
     len: u64,
 ) -> Result<PathBuf, CheckpointFileError> {
     let torn = read_at(file, from, len - from)?;
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".torn-{}", crate::util::now_ns()));
-    let side = path.with_file_name(name);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&side)
-        .map_err(io("create torn-record file"))?;
-    f.write_all(&torn).map_err(io("write torn-record file"))?;
-    f.sync_all().map_err(io("fsync torn-record file"))?;
-    fsync_dir(path)?;
+    let side = durable::torn_path(path);
+    durable::write_new(&side, &torn, 0o600).map_err(|e| match e {
+        DurableError::Io { step, source } => io(match step {
+            Step::Write => "write torn-record file",
+            Step::FsyncFile => "fsync torn-record file",
+            Step::FsyncDir => "fsync directory",
+            _ => "create torn-record file",
+        })(source),
+        other => io("create torn-record file")(other.into()),
+    })?;
     file.set_len(from).map_err(io("truncate torn record"))?;
     file.sync_all().map_err(io("fsync checkpoint file"))?;
     Ok(side)
@@ -88,6 +55,7 @@ pub(super) fn move_aside(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn symlinks_refused_and_torn_bytes_kept() {

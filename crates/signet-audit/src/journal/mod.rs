@@ -19,12 +19,13 @@
 pub mod tail;
 pub mod writer;
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::durable::{self, DurableError, Lock, Step};
 use crate::entry::{self, Decision, EntryDraft, EntryError, SealedLine};
 use crate::json::Value;
 use crate::key::HmacKey;
@@ -105,6 +106,23 @@ impl JournalError {
             message: e.to_string(),
         }
     }
+
+    /// Names a failed open of the audit log as the journal always has.
+    fn from_durable(e: DurableError) -> JournalError {
+        match e {
+            DurableError::Symlink => JournalError::Symlink,
+            DurableError::NotRegular | DurableError::Exists => JournalError::NotRegular,
+            DurableError::Locked => JournalError::Locked,
+            DurableError::Io { step, source } => JournalError::io(match step {
+                Step::Create => "create audit log",
+                Step::Open | Step::Write => "open audit log",
+                Step::Stat => "stat log",
+                Step::FsyncFile => "fsync log",
+                Step::FsyncDir => "fsync directory",
+                Step::Lock => "lock log",
+            })(source),
+        }
+    }
 }
 
 /// One durable entry.
@@ -116,17 +134,6 @@ pub struct Committed {
     /// The entry's place in its group-commit batch tree, when the writer keeps them
     /// ([`writer::WriterOptions::batch_trees`], for `ed25519-batch` receipts).
     pub batch: Option<crate::receipt::batch::BatchSlot>,
-}
-
-/// fsyncs the directory holding `path`.
-pub(crate) fn fsync_dir(path: &Path) -> Result<(), JournalError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(JournalError::io("fsync directory"))
 }
 
 /// An open audit log with its chain state.
@@ -155,51 +162,13 @@ impl std::fmt::Debug for Journal {
 impl Journal {
     /// Opens (or creates) the log at `path`, recovers a torn tail and loads the chain.
     pub fn open(path: &Path, key: HmacKey, opts: JournalOptions) -> Result<Journal, JournalError> {
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => return Err(JournalError::Symlink),
-            Ok(m) if !m.file_type().is_file() => return Err(JournalError::NotRegular),
-            _ => {}
-        }
-        let base = || {
-            let mut o = OpenOptions::new();
-            o.read(true)
-                .append(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-            o
+        let lock = match opts.sharing {
+            Sharing::SingleWriter => Lock::Exclusive,
+            Sharing::MultiProcess => Lock::None,
         };
-        let (file, created) = match base().create_new(true).mode(opts.mode).open(path) {
-            Ok(f) => (f, true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let f = base().open(path).map_err(|e| {
-                    if e.raw_os_error() == Some(libc::ELOOP) {
-                        JournalError::Symlink
-                    } else {
-                        JournalError::io("open audit log")(e)
-                    }
-                })?;
-                (f, false)
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(JournalError::Symlink),
-            Err(e) => return Err(JournalError::io("create audit log")(e)),
-        };
-        if !file
-            .metadata()
-            .map_err(JournalError::io("stat log"))?
-            .is_file()
-        {
-            return Err(JournalError::NotRegular);
-        }
-        if created {
-            file.sync_all().map_err(JournalError::io("fsync log"))?;
-            fsync_dir(path)?;
-        }
-        if opts.sharing == Sharing::SingleWriter {
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => return Err(JournalError::Locked),
-                Err(TryLockError::Error(e)) => return Err(JournalError::io("lock log")(e)),
-            }
-        }
+        let file = durable::open_append(path, opts.mode, lock)
+            .map_err(JournalError::from_durable)?
+            .file;
         let mut j = Journal {
             file,
             path: path.to_path_buf(),

@@ -8,14 +8,15 @@
 //!   durable there *before* the log is truncated back to its last complete line, so no
 //!   byte of evidence is erased; the caller records the event in the chain.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::JournalError;
+use crate::durable::{self, DurableError, Step};
 use crate::key::HmacKey;
 use crate::line::LineView;
 
@@ -72,19 +73,16 @@ pub fn cut_torn_tail(file: &File, path: &Path) -> Result<Option<TornTail>, Journ
     let mut torn = vec![0u8; (len - start) as usize];
     file.read_exact_at(&mut torn, start)
         .map_err(JournalError::io("read torn tail"))?;
-    let saved_to = side_path(path);
-    let mut side = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&saved_to)
-        .map_err(JournalError::io("create torn-tail file"))?;
-    side.write_all(&torn)
-        .map_err(JournalError::io("write torn-tail file"))?;
-    side.sync_all()
-        .map_err(JournalError::io("fsync torn-tail file"))?;
-    super::fsync_dir(path)?;
+    let saved_to = durable::torn_path(path);
+    durable::write_new(&saved_to, &torn, 0o600).map_err(|e| match e {
+        DurableError::Io { step, source } => JournalError::io(match step {
+            Step::Write => "write torn-tail file",
+            Step::FsyncFile => "fsync torn-tail file",
+            Step::FsyncDir => "fsync directory",
+            _ => "create torn-tail file",
+        })(source),
+        other => JournalError::io("create torn-tail file")(other.into()),
+    })?;
     file.set_len(start)
         .map_err(JournalError::io("truncate torn tail"))?;
     file.sync_all().map_err(JournalError::io("fsync log"))?;
@@ -93,15 +91,6 @@ pub fn cut_torn_tail(file: &File, path: &Path) -> Result<Option<TornTail>, Journ
         sha256: format!("sha256:{}", crate::util::to_hex(&Sha256::digest(&torn))),
         saved_to,
     }))
-}
-
-fn side_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".torn-{}", crate::util::now_ns()));
-    path.with_file_name(name)
 }
 
 /// Reads the chain state from the last complete line. The file must end with `\n`
@@ -162,6 +151,7 @@ fn count_lines(file: &File) -> Result<u64, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     #[test]
     fn finds_line_starts_across_chunks() {

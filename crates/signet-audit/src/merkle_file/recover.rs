@@ -9,12 +9,12 @@
 //! between the log's fsync and the tree's). All read the log once, sequentially: they
 //! are for start-up and audits, not for the request path.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use super::{HashFile, HashFileError, fsync_dir, io, open_file};
+use super::{HashFile, HashFileError, fsync_dir, io, opening};
+use crate::durable::{self, DurableError};
 use crate::journal::tail::MAX_LINE;
 use crate::merkle::{CompactRange, Hash, leaf_hash, leaves_for_stored_count};
 
@@ -77,16 +77,11 @@ impl HashFile {
 /// Recomputes the tree file from the log and atomically replaces `tree_path` with it.
 /// Returns the number of leaves and the root. Run it while no writer has the file open.
 pub fn rebuild_from_log(log_path: &Path, tree_path: &Path) -> Result<(u64, Hash), HashFileError> {
-    let mut tmp_name = tree_path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".rebuild-{}", crate::util::now_ns()));
-    let tmp = tree_path.with_file_name(tmp_name);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(io("create tree file"))?;
+    let tmp = durable::side_path(tree_path, &format!(".rebuild-{}", crate::util::now_ns()));
+    let mut file = durable::create_new(&tmp, 0o600).map_err(|e| match e {
+        DurableError::Io { source, .. } => io("create tree file")(source),
+        other => io("create tree file")(other.into()),
+    })?;
     let mut range = CompactRange::new();
     let mut buf = Vec::new();
     let result = for_each_line(log_path, |_, line| {
@@ -134,7 +129,7 @@ impl TreeCheck {
 
 /// Compares every stored hash of the tree file with the hashes of the log's lines.
 pub fn check_against_log(log_path: &Path, tree_path: &Path) -> Result<TreeCheck, HashFileError> {
-    let (file, _) = open_file(tree_path, None)?;
+    let file = durable::open_read(tree_path).map_err(opening)?;
     let len = file.metadata().map_err(io("stat tree file"))?.len();
     let (tree_leaves, _) = leaves_for_stored_count(len / 32);
     let mut tree = BufReader::with_capacity(1 << 16, file);
