@@ -38,6 +38,7 @@
 //! [`journal::writer::JournalWriter`]); checking through [`verify::verify`].
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod checkpoint_file;
 pub mod dsse;
 pub mod durable;

@@ -12,6 +12,10 @@ use std::ops::Range;
 
 use crate::json::{self, Map, Value};
 
+/// Longest audit line (without its `\n`) any reader accepts: the verifier, the
+/// journal's tail reader and the tree file's recovery.
+pub const MAX_LINE: usize = 16 << 20;
+
 /// The signet 0.1 top-level fields, in canonical order.
 pub const FIELDS: [&str; 12] = [
     "approval_chain",

@@ -23,7 +23,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::journal::tail::MAX_LINE;
+use crate::line::MAX_LINE;
 
 use crate::durable::{self, DurableError, Lock, Step};
 use crate::merkle::{

@@ -42,7 +42,7 @@ use crate::line::{LineError, LineView};
 use crate::merkle::{self, Hash};
 use crate::util::from_hex;
 
-pub mod batch;
+pub use crate::batch;
 
 /// Default name of the receipt header.
 pub const HEADER_NAME: &str = "X-Signet-Receipt";

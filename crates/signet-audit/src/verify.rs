@@ -18,8 +18,7 @@ use std::io::{self, BufRead};
 use crate::key::KeyRing;
 use crate::line::LineView;
 
-/// Longest line accepted.
-pub const MAX_LINE: usize = 16 << 20;
+pub use crate::line::MAX_LINE;
 /// Breaks kept in a report (the count covers all of them).
 pub const MAX_STORED_BREAKS: usize = 10_000;
 

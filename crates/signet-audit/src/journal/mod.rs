@@ -133,7 +133,7 @@ pub struct Committed {
     pub sealed: SealedLine,
     /// The entry's place in its group-commit batch tree, when the writer keeps them
     /// ([`writer::WriterOptions::batch_trees`], for `ed25519-batch` receipts).
-    pub batch: Option<crate::receipt::batch::BatchSlot>,
+    pub batch: Option<crate::batch::BatchSlot>,
 }
 
 /// An open audit log with its chain state.

@@ -18,10 +18,7 @@ use sha2::{Digest, Sha256};
 use super::JournalError;
 use crate::durable::{self, DurableError, Step};
 use crate::key::HmacKey;
-use crate::line::LineView;
-
-/// Longest line the tail reader accepts.
-pub const MAX_LINE: u64 = 16 << 20;
+use crate::line::{LineView, MAX_LINE};
 
 /// Where the chain stands at the end of the file.
 #[derive(Clone, Debug)]
@@ -45,7 +42,7 @@ fn line_start_before(file: &File, end: u64) -> Result<u64, JournalError> {
     let mut pos = end;
     let mut buf = vec![0u8; 8192];
     while pos > 0 {
-        if end - pos > MAX_LINE {
+        if end - pos > MAX_LINE as u64 {
             return Err(JournalError::TailUnreadable("last line is too long".into()));
         }
         let n = pos.min(buf.len() as u64) as usize;

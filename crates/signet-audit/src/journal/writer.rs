@@ -7,9 +7,9 @@
 //! - Entries that arrive while a batch is being written share the next fsync, so under
 //!   load the number of fsyncs per entry falls towards `1 / max_batch`.
 //! - With [`WriterOptions::batch_trees`], the entries of one batch that committed get
-//!   a shared RFC 6962 tree over their lines ([`crate::receipt::batch`]), built after
+//!   a shared RFC 6962 tree over their lines ([`crate::batch`]), built after
 //!   the fsync and before any completion runs; a batch then holds at most
-//!   [`crate::receipt::batch::MAX_BATCH`] entries.
+//!   [`crate::batch::MAX_BATCH`] entries.
 //! - `ts_ns` is stamped here, when the writer takes the draft, so it increases with
 //!   `_seq` unless the wall clock itself steps back.
 //! - The queue is bounded: when it is full, [`JournalHandle::submit`] blocks and
@@ -139,7 +139,7 @@ impl JournalWriter {
         let (tx, rx) = mpsc::sync_channel(opts.queue.max(1));
         let mut max_batch = opts.max_batch.max(1);
         if opts.batch_trees {
-            max_batch = max_batch.min(crate::receipt::batch::MAX_BATCH);
+            max_batch = max_batch.min(crate::batch::MAX_BATCH);
         }
         let trees = opts.batch_trees;
         let stats = Arc::new(WriterStats::default());
@@ -294,7 +294,7 @@ fn attach_batch_tree(results: &mut [Result<Committed, JournalError>]) {
     let Some(first) = results.iter().find_map(|r| r.as_ref().ok().map(|c| c.seq)) else {
         return;
     };
-    let Some(batch) = crate::receipt::batch::Batch::build(first, &lines) else {
+    let Some(batch) = crate::batch::Batch::build(first, &lines) else {
         return;
     };
     for (i, c) in results
@@ -302,7 +302,7 @@ fn attach_batch_tree(results: &mut [Result<Committed, JournalError>]) {
         .filter_map(|r| r.as_mut().ok())
         .enumerate()
     {
-        c.batch = Some(crate::receipt::batch::BatchSlot {
+        c.batch = Some(crate::batch::BatchSlot {
             batch: batch.clone(),
             index: i as u64,
         });

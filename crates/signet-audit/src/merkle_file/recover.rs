@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::{HashFile, HashFileError, fsync_dir, io, opening};
 use crate::durable::{self, DurableError};
-use crate::journal::tail::MAX_LINE;
+use crate::line::MAX_LINE;
 use crate::merkle::{CompactRange, Hash, leaf_hash, leaves_for_stored_count};
 
 /// Calls `f` with every complete line of the log (without `\n`), in order.
@@ -30,12 +30,12 @@ fn for_each_line(
     loop {
         line.clear();
         (&mut r)
-            .take(MAX_LINE + 1)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(io("read audit log"))?;
         match line.last() {
             Some(b'\n') => {}
-            _ if line.len() as u64 > MAX_LINE => {
+            _ if line.len() > MAX_LINE => {
                 return Err(HashFileError::LineTooLong { line: n });
             }
             // End of file, or a torn tail that is not (yet) an entry.
