@@ -27,7 +27,7 @@
 //! - At most [`MAX_STORED_BREAKS`] breaks are kept; all are counted.
 //!
 //! Assumes the caller read the checkpoint notes with
-//! [`crate::checkpoint_file::read_all`] (file order) and got the log key from a source
+//! [`crate::transparency::checkpoint_file::read_all`] (file order) and got the log key from a source
 //! it trusts; memory grows with the number of checkpoints, not with the log.
 
 pub mod anchors;
@@ -38,8 +38,8 @@ use std::io::{self, BufRead};
 
 use sha2::{Digest, Sha256};
 
-use crate::merkle::{CompactRange, Hash};
-use crate::note::{Checkpoint, Verifier, open_checkpoint, parse_note};
+use crate::transparency::merkle::{CompactRange, Hash};
+use crate::transparency::note::{Checkpoint, Verifier, open_checkpoint, parse_note};
 use crate::tsp::TrustRoots;
 
 pub use anchors::{
@@ -84,7 +84,7 @@ pub fn verify_tlog<R: BufRead>(
     let mut rep = TlogReport {
         log_size: 0,
         torn_tail: false,
-        log_root: crate::merkle::empty_root(),
+        log_root: crate::transparency::merkle::empty_root(),
         checkpoints: checkpoints.len() as u64,
         valid_checkpoints: 0,
         latest: None,
@@ -285,8 +285,8 @@ fn next_leaf<R: BufRead>(r: &mut R) -> io::Result<Leaf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{leaf_hash, node_hash};
-    use crate::note::sign_checkpoint;
+    use crate::transparency::merkle::{leaf_hash, node_hash};
+    use crate::transparency::note::sign_checkpoint;
     use ed25519_dalek::SigningKey;
 
     const ORIGIN: &str = "unit.example/log";
@@ -317,7 +317,7 @@ mod tests {
         let r2 = node_hash(&a, &b);
         let r3 = node_hash(&r2, &c);
         let notes = [
-            note(0, crate::merkle::empty_root()),
+            note(0, crate::transparency::merkle::empty_root()),
             note(2, r2),
             note(3, r3),
         ];

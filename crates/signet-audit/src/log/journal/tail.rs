@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use super::JournalError;
 use crate::durable::{self, DurableError, Step};
-use crate::key::HmacKey;
-use crate::line::{LineView, MAX_LINE};
+use crate::log::key::HmacKey;
+use crate::log::line::{LineView, MAX_LINE};
 
 /// Where the chain stands at the end of the file.
 #[derive(Clone, Debug)]

@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use ed25519_dalek::{Signer, SigningKey};
 
-use crate::merkle::{self, Hash, MemStore};
+use crate::transparency::merkle::{self, Hash, MemStore};
 use crate::util::to_hex;
 
 /// First line of every signed batch message.

@@ -8,7 +8,7 @@
 //!
 //! where `NOTE` is the signed checkpoint note exactly as signed (UTF-8, ending in
 //! `\n`) and `LEN` its length in bytes, in decimal without leading zeros, between 1
-//! and [`crate::note::MAX_NOTE_LEN`]. The length before the note lets a reader walk
+//! and [`crate::transparency::note::MAX_NOTE_LEN`]. The length before the note lets a reader walk
 //! forward; the same length after it lets [`CheckpointFile::open`] find the latest
 //! record from the end of the file in O(1) reads. `cat` still shows the notes.
 //!
@@ -26,7 +26,7 @@
 //!
 //! Assumes the latest stored record is the store's own: its size and root are read
 //! back without re-checking its signature (so the log key may rotate);
-//! [`read_all`] plus [`crate::note::open_checkpoint`] is the verifier's path.
+//! [`read_all`] plus [`crate::transparency::note::open_checkpoint`] is the verifier's path.
 
 mod disk;
 mod framing;
@@ -35,8 +35,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::merkle::{Hash, ProofError, empty_root, verify_consistency};
-use crate::note::{Checkpoint, NoteError, Verifier, open_checkpoint, parse_note};
+use crate::transparency::merkle::{Hash, ProofError, empty_root, verify_consistency};
+use crate::transparency::note::{Checkpoint, NoteError, Verifier, open_checkpoint, parse_note};
 use disk::{move_aside, open_locked};
 use framing::{Record, Scan, last_record_start, record_at, scan};
 
@@ -236,8 +236,8 @@ impl CheckpointFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{MemStore, consistency_proof, leaf_hash, tree_hash};
-    use crate::note::sign_checkpoint;
+    use crate::transparency::merkle::{MemStore, consistency_proof, leaf_hash, tree_hash};
+    use crate::transparency::note::sign_checkpoint;
     use ed25519_dalek::SigningKey;
 
     const ORIGIN: &str = "test.example/log";

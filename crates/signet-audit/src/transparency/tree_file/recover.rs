@@ -15,8 +15,8 @@ use std::path::Path;
 
 use super::{HashFile, HashFileError, fsync_dir, io, opening};
 use crate::durable::{self, DurableError};
-use crate::line::MAX_LINE;
-use crate::merkle::{CompactRange, Hash, leaf_hash, leaves_for_stored_count};
+use crate::log::line::MAX_LINE;
+use crate::transparency::merkle::{CompactRange, Hash, leaf_hash, leaves_for_stored_count};
 
 /// Calls `f` with every complete line of the log (without `\n`), in order.
 fn for_each_line(

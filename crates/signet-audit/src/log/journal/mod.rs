@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::durable::{self, DurableError, Lock, Step};
-use crate::entry::{self, Decision, EntryDraft, EntryError, SealedLine};
-use crate::json::Value;
-use crate::key::HmacKey;
-use crate::transparency::{Shared, Transparency, TransparencyOptions};
+use crate::log::entry::{self, Decision, EntryDraft, EntryError, SealedLine};
+use crate::log::json::Value;
+use crate::log::key::HmacKey;
+use crate::transparency::state::{Shared, Transparency, TransparencyOptions};
 pub use tail::{ChainState, TornTail};
 
 /// How the journal shares its file.
@@ -133,7 +133,7 @@ pub struct Committed {
     pub sealed: SealedLine,
     /// The entry's place in its group-commit batch tree, when the writer keeps them
     /// ([`writer::WriterOptions::batch_trees`], for `ed25519-batch` receipts).
-    pub batch: Option<crate::batch::BatchSlot>,
+    pub batch: Option<crate::log::batch::BatchSlot>,
 }
 
 /// An open audit log with its chain state.

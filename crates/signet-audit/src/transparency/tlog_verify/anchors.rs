@@ -23,13 +23,13 @@ use std::io::{self, BufRead};
 
 use super::report::MAX_STORED_BREAKS;
 use super::{StoredCp, TlogBreak, TlogBreakKind, TlogReport};
-use crate::json::{self, Map, Value};
-use crate::key::KeyRing;
-use crate::line::LineView;
+use crate::log::json::{self, Map, Value};
+use crate::log::key::KeyRing;
+use crate::log::line::LineView;
+use crate::log::verify::{LineRead, read_line};
 use crate::tsp::pem::base64_decode;
 use crate::tsp::{TrustRoots, verify_signet_anchor, verify_token};
 use crate::util::{from_hex, to_hex};
-use crate::verify::{LineRead, read_line};
 
 const FIELDS: [&str; 5] = [
     "checkpoint_size",
@@ -284,7 +284,7 @@ impl EntryAnchorReport {
 /// Checks the `_anchor` of every entry that asked for an RFC 3161 anchor
 /// (`backend: "rfc3161"`) with [`verify_signet_anchor`] under the entry's key from
 /// `ring`. Entries with another backend, unreadable lines and unknown keys are left
-/// to [`crate::verify::verify`], which reports them.
+/// to [`crate::log::verify::verify`], which reports them.
 pub fn verify_entry_anchors<R: BufRead>(
     mut log: R,
     ring: &KeyRing,

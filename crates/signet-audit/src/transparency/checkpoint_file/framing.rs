@@ -18,7 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::{CheckpointFileError, io};
-use crate::note::MAX_NOTE_LEN;
+use crate::transparency::note::MAX_NOTE_LEN;
 
 /// The record bytes for `note`.
 pub fn encode_record(note: &str) -> Vec<u8> {
@@ -148,7 +148,7 @@ pub(super) fn scan(file: &File, len: u64) -> Result<Scan, CheckpointFileError> {
 }
 
 /// Every stored note, in order. Strict: an incomplete last record is an error here.
-/// Nothing is verified: check each with [`crate::note::open_checkpoint`].
+/// Nothing is verified: check each with [`crate::transparency::note::open_checkpoint`].
 pub fn read_all(path: &Path) -> Result<Vec<String>, CheckpointFileError> {
     let file = File::open(path).map_err(io("open checkpoint file"))?;
     let len = file.metadata().map_err(io("stat checkpoint file"))?.len();

@@ -35,14 +35,14 @@ use std::fmt;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use subtle::ConstantTimeEq;
 
-use crate::entry::SealedLine;
-use crate::journal::Committed;
-use crate::key::{HmacKey, KeyRing, valid_key_id};
-use crate::line::{LineError, LineView};
-use crate::merkle::{self, Hash};
+use crate::log::entry::SealedLine;
+use crate::log::journal::Committed;
+use crate::log::key::{HmacKey, KeyRing, valid_key_id};
+use crate::log::line::{LineError, LineView};
+use crate::transparency::merkle::{self, Hash};
 use crate::util::from_hex;
 
-pub use crate::batch;
+pub use crate::log::batch;
 
 /// Default name of the receipt header.
 pub const HEADER_NAME: &str = "X-Signet-Receipt";
@@ -652,8 +652,8 @@ pub fn verify_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{Decision, EntryDraft, seal};
-    use crate::journal::Committed;
+    use crate::log::entry::{Decision, EntryDraft, seal};
+    use crate::log::journal::Committed;
     use crate::util::to_hex;
     use proptest::prelude::*;
 
@@ -680,7 +680,7 @@ mod tests {
     }
 
     fn fixture_key() -> VerifyingKey {
-        crate::keyfile::load_ed25519_public(std::path::Path::new(PUB)).expect("fixture pub")
+        crate::log::keyfile::load_ed25519_public(std::path::Path::new(PUB)).expect("fixture pub")
     }
 
     fn ed_verifier(key: &VerifyingKey) -> Verifier<'_> {

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::durable::{self, DurableError};
-use crate::key::{HmacKey, KeyError, valid_key_id};
+use crate::log::key::{HmacKey, KeyError, valid_key_id};
 use crate::util::{fill_random, to_hex};
 
 /// Suffix appended to the private key path to name the public key file.

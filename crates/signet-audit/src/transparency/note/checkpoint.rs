@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
 
 use super::{NoteError, Verifier, sign_note, verify_note};
-use crate::merkle::{Hash, verify_inclusion};
+use crate::transparency::merkle::{Hash, verify_inclusion};
 
 /// First line of every tlog-proof.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";

@@ -1,7 +1,7 @@
 //! The `<log>.tree` file: the Merkle tree's stored hashes, beside the audit log.
 //!
 //! Format: raw 32-byte hashes, hash `i` at byte offset `32 * i`, in the stored-hash
-//! layout of [`crate::merkle`] (so a file of `n` leaves is `32 * (2n - popcount(n))`
+//! layout of [`crate::transparency::merkle`] (so a file of `n` leaves is `32 * (2n - popcount(n))`
 //! bytes). Nothing else: no header, no framing.
 //!
 //! Guarantees:
@@ -23,10 +23,10 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::line::MAX_LINE;
+use crate::log::line::MAX_LINE;
 
 use crate::durable::{self, DurableError, Lock, Step};
-use crate::merkle::{
+use crate::transparency::merkle::{
     CompactRange, Hash, HashReader, TreeError, leaves_for_stored_count, stored_hash_count,
 };
 
@@ -265,7 +265,9 @@ fn fsync_dir(path: &Path) -> Result<(), HashFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{MemStore, consistency_proof, inclusion_proof, leaf_hash, tree_hash};
+    use crate::transparency::merkle::{
+        MemStore, consistency_proof, inclusion_proof, leaf_hash, tree_hash,
+    };
     use std::fs::OpenOptions;
     use std::io::Write;
 

@@ -70,7 +70,7 @@ pub enum NoteError {
     #[error("malformed tlog-proof: {0}")]
     BadTlogProof(&'static str),
     #[error("inclusion proof: {0}")]
-    Proof(#[from] crate::merkle::ProofError),
+    Proof(#[from] crate::transparency::merkle::ProofError),
 }
 
 /// A known Ed25519 note key.

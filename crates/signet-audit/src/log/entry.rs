@@ -10,8 +10,8 @@
 //!   `_check_name`, `_stage`) pass through.
 //! - No float is ever written: a draft whose metadata holds one is refused.
 
-use crate::json::{self, Map, Value};
-use crate::key::{HmacKey, MacTag};
+use crate::log::json::{self, Map, Value};
+use crate::log::key::{HmacKey, MacTag};
 
 /// What the entry decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,7 +214,7 @@ pub fn seal_with_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::line::LineView;
+    use crate::log::line::LineView;
 
     fn key() -> HmacKey {
         HmacKey::from_hex("k1", &"ab".repeat(32)).expect("key")

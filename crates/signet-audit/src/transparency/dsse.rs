@@ -30,8 +30,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use ed25519_dalek::{Signature as EdSignature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::json::{self, Map, Value};
-use crate::line::{LineError, LineView};
+use crate::log::json::{self, Map, Value};
+use crate::log::line::{LineError, LineView};
 use crate::util::to_hex;
 
 /// DSSE payload type of an in-toto statement.

@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 
-use crate::checkpoint_file::{CheckpointFile, CheckpointFileError};
 use crate::durable::SideFile;
-use crate::merkle::{self, Hash};
-use crate::merkle_file::{self, HashFile, HashFileError};
-use crate::note::{self, Checkpoint, NoteError, Verifier};
+use crate::transparency::checkpoint_file::{CheckpointFile, CheckpointFileError};
+use crate::transparency::merkle::{self, Hash};
+use crate::transparency::note::{self, Checkpoint, NoteError, Verifier};
+use crate::transparency::tree_file::{self, HashFile, HashFileError};
 
 /// How checkpoints are made.
 #[derive(Clone)]
@@ -141,7 +141,7 @@ impl Transparency {
         let mut tree = HashFile::open(&tree_path)?;
         if tree.size() > entries {
             drop(tree);
-            merkle_file::rebuild_from_log(log, &tree_path)?;
+            tree_file::rebuild_from_log(log, &tree_path)?;
             tree = HashFile::open(&tree_path)?;
         } else if tree.size() < entries {
             tree.catch_up_from_log(log)?;
@@ -168,7 +168,7 @@ impl Transparency {
             if root != cp.root {
                 // The tree file may be stale or damaged; the log decides.
                 drop(tree);
-                merkle_file::rebuild_from_log(log, &tree_path)?;
+                tree_file::rebuild_from_log(log, &tree_path)?;
                 tree = HashFile::open(&tree_path)?;
                 root = prefix_root(&tree, cp.size)?;
                 if root != cp.root {

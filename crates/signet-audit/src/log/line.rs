@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use crate::json::{self, Map, Value};
+use crate::log::json::{self, Map, Value};
 
 /// Longest audit line (without its `\n`) any reader accepts: the verifier, the
 /// journal's tail reader and the tree file's recovery.

@@ -7,9 +7,9 @@
 //! - Entries that arrive while a batch is being written share the next fsync, so under
 //!   load the number of fsyncs per entry falls towards `1 / max_batch`.
 //! - With [`WriterOptions::batch_trees`], the entries of one batch that committed get
-//!   a shared RFC 6962 tree over their lines ([`crate::batch`]), built after
+//!   a shared RFC 6962 tree over their lines ([`crate::log::batch`]), built after
 //!   the fsync and before any completion runs; a batch then holds at most
-//!   [`crate::batch::MAX_BATCH`] entries.
+//!   [`crate::log::batch::MAX_BATCH`] entries.
 //! - `ts_ns` is stamped here, when the writer takes the draft, so it increases with
 //!   `_seq` unless the wall clock itself steps back.
 //! - The queue is bounded: when it is full, [`JournalHandle::submit`] blocks and
@@ -27,7 +27,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 use super::{Committed, Journal, JournalError};
-use crate::entry::EntryDraft;
+use crate::log::entry::EntryDraft;
 
 /// Called once with the outcome of one draft.
 pub type Completion = Box<dyn FnOnce(Result<Committed, JournalError>) + Send + 'static>;
@@ -139,7 +139,7 @@ impl JournalWriter {
         let (tx, rx) = mpsc::sync_channel(opts.queue.max(1));
         let mut max_batch = opts.max_batch.max(1);
         if opts.batch_trees {
-            max_batch = max_batch.min(crate::batch::MAX_BATCH);
+            max_batch = max_batch.min(crate::log::batch::MAX_BATCH);
         }
         let trees = opts.batch_trees;
         let stats = Arc::new(WriterStats::default());
@@ -294,7 +294,7 @@ fn attach_batch_tree(results: &mut [Result<Committed, JournalError>]) {
     let Some(first) = results.iter().find_map(|r| r.as_ref().ok().map(|c| c.seq)) else {
         return;
     };
-    let Some(batch) = crate::batch::Batch::build(first, &lines) else {
+    let Some(batch) = crate::log::batch::Batch::build(first, &lines) else {
         return;
     };
     for (i, c) in results
@@ -302,7 +302,7 @@ fn attach_batch_tree(results: &mut [Result<Committed, JournalError>]) {
         .filter_map(|r| r.as_mut().ok())
         .enumerate()
     {
-        c.batch = Some(crate::batch::BatchSlot {
+        c.batch = Some(crate::log::batch::BatchSlot {
             batch: batch.clone(),
             index: i as u64,
         });
@@ -312,9 +312,9 @@ fn attach_batch_tree(results: &mut [Result<Committed, JournalError>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::Decision;
-    use crate::journal::JournalOptions;
-    use crate::key::HmacKey;
+    use crate::log::entry::Decision;
+    use crate::log::journal::JournalOptions;
+    use crate::log::key::HmacKey;
 
     fn key() -> HmacKey {
         HmacKey::from_hex("k1", &"cd".repeat(32)).expect("key")
@@ -379,7 +379,7 @@ mod tests {
         let ts: Vec<u64> = text
             .lines()
             .map(|l| {
-                let v = crate::line::LineView::parse(l.as_bytes()).expect("line");
+                let v = crate::log::line::LineView::parse(l.as_bytes()).expect("line");
                 v.ts_ns
             })
             .collect();
@@ -427,11 +427,11 @@ mod tests {
             assert!(slot.index < b.size());
             let line = &c.sealed.line[..c.sealed.line.len() - 1];
             let path = b.path(slot.index).expect("path");
-            crate::merkle::verify_inclusion(
+            crate::transparency::merkle::verify_inclusion(
                 &path,
                 slot.index,
                 b.size(),
-                &crate::merkle::leaf_hash(line),
+                &crate::transparency::merkle::leaf_hash(line),
                 b.root(),
             )
             .expect("the entry's line is its leaf");
@@ -447,7 +447,7 @@ mod tests {
         let w = JournalWriter::spawn(j, WriterOptions::default()).expect("spawn");
         let h = w.handle();
         let mut bad = EntryDraft::new("test", Decision::Allow, "x");
-        let (v, _) = crate::json::parse(b"1.5").expect("json");
+        let (v, _) = crate::log::json::parse(b"1.5").expect("json");
         bad.metadata.insert("f".into(), v);
         assert!(matches!(h.append(bad), Err(JournalError::Entry(_))));
         let ok = h

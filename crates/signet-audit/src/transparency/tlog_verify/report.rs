@@ -4,12 +4,12 @@
 //! Guarantees: at most [`MAX_STORED_BREAKS`] breaks are kept, all are counted; kinds
 //! have stable snake_case names for text and JSON reports.
 
-use crate::merkle::Hash;
+use crate::transparency::merkle::Hash;
 
 use super::AnchorSummary;
 
 /// Breaks kept in a report (the count covers all of them).
-pub const MAX_STORED_BREAKS: usize = crate::verify::MAX_STORED_BREAKS;
+pub const MAX_STORED_BREAKS: usize = crate::log::verify::MAX_STORED_BREAKS;
 
 /// What is wrong with the log's transparency data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -15,10 +15,10 @@
 
 use std::io::{self, BufRead};
 
-use crate::key::KeyRing;
-use crate::line::LineView;
+use crate::log::key::KeyRing;
+use crate::log::line::LineView;
 
-pub use crate::line::MAX_LINE;
+pub use crate::log::line::MAX_LINE;
 /// Breaks kept in a report (the count covers all of them).
 pub const MAX_STORED_BREAKS: usize = 10_000;
 
@@ -353,8 +353,8 @@ pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<LineRea
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{Decision, EntryDraft, seal};
-    use crate::key::HmacKey;
+    use crate::log::entry::{Decision, EntryDraft, seal};
+    use crate::log::key::HmacKey;
 
     fn key() -> HmacKey {
         HmacKey::from_hex("k1", &"11".repeat(32)).expect("key")
