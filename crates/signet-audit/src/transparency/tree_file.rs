@@ -257,11 +257,6 @@ impl HashReader for HashFile {
     }
 }
 
-/// fsyncs the directory holding `path`.
-fn fsync_dir(path: &Path) -> Result<(), HashFileError> {
-    durable::fsync_dir(path).map_err(io("fsync directory"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

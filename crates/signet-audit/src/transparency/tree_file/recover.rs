@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
-use super::{HashFile, HashFileError, fsync_dir, io, opening};
+use super::{HashFile, HashFileError, io, opening};
 use crate::durable::{self, DurableError};
 use crate::log::line::MAX_LINE;
 use crate::transparency::merkle::{CompactRange, Hash, leaf_hash, leaves_for_stored_count};
@@ -103,7 +103,7 @@ pub fn rebuild_from_log(log_path: &Path, tree_path: &Path) -> Result<(u64, Hash)
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    fsync_dir(tree_path)?;
+    durable::fsync_dir(tree_path).map_err(io("fsync directory"))?;
     Ok((range.size(), range.root()))
 }
 
