@@ -196,8 +196,8 @@ pub fn open_append(path: &Path, mode: u32, lock: Lock) -> Result<Opened, Durable
 
 /// Creates (mode `mode`) or opens `path` for reading and positional writes (no
 /// `O_APPEND`, so `pwrite` lands where asked).
-pub fn open_positional(path: &Path, mode: u32, lock: Lock) -> Result<File, DurableError> {
-    open_or_create(path, mode, false, lock).map(|o| o.file)
+pub fn open_positional(path: &Path, mode: u32, lock: Lock) -> Result<Opened, DurableError> {
+    open_or_create(path, mode, false, lock)
 }
 
 /// Opens an existing regular file read-only, never through a symlink. Takes no lock.

@@ -100,7 +100,9 @@ impl HashFile {
 
     /// As [`HashFile::open`], with the permission bits for a new file.
     pub fn open_with_mode(path: &Path, mode: u32) -> Result<HashFile, HashFileError> {
-        let file = durable::open_positional(path, mode, Lock::Exclusive).map_err(opening)?;
+        let file = durable::open_positional(path, mode, Lock::Exclusive)
+            .map_err(opening)?
+            .file;
         let len = file.metadata().map_err(io("stat tree file"))?.len();
         let (_, whole) = leaves_for_stored_count(len / 32);
         if whole * 32 != len {
