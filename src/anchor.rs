@@ -20,7 +20,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +32,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
+use signet_audit::durable;
 use signet_audit::tlog_verify::AnchorRecord;
 use signet_audit::transparency::Shared;
 use signet_audit::tsp::{self, TrustRoots};
@@ -193,12 +193,7 @@ impl Anchorer {
         .to_line();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)?;
+            let mut f = durable::open_append(&path, 0o600, durable::Lock::None)?.file;
             f.write_all(&line)?;
             f.sync_data()
         })

@@ -19,9 +19,10 @@ use signet_audit::keyfile;
 use signet_audit::receipt::ReceiptSigner;
 
 use ed25519_dalek::SigningKey;
+use signet_audit::durable::SideFile;
 use signet_audit::merkle_file::HashFile;
 use signet_audit::note;
-use signet_audit::transparency::{Shared, TransparencyOptions, sidecar};
+use signet_audit::transparency::{Shared, TransparencyOptions};
 
 use crate::commit::Committer;
 use crate::config::{Config, LogFormat};
@@ -127,7 +128,7 @@ fn tlog_state(
     shared: Arc<Shared>,
     log_key: &SigningKey,
 ) -> Result<TlogState, Failure> {
-    let tree_path = sidecar(&cfg.audit_log_path, ".tree");
+    let tree_path = SideFile::Tree.of(&cfg.audit_log_path);
     let tree = HashFile::open_read_only(&tree_path)
         .map_err(|e| Failure::new(exit::CANT_CREATE, format!("{}: {e}", tree_path.display())))?;
     let vkey = note::vkey(&cfg.origin, &log_key.verifying_key())
@@ -145,10 +146,9 @@ fn tlog_state(
         }
         None => None,
     };
-    let anchors = Arc::new(crate::anchor::load(&sidecar(
-        &cfg.audit_log_path,
-        ".anchors",
-    )));
+    let anchors = Arc::new(crate::anchor::load(
+        &SideFile::Anchors.of(&cfg.audit_log_path),
+    ));
     Ok(TlogState {
         shared,
         tree: std::sync::Mutex::new(tree),
@@ -175,7 +175,7 @@ fn spawn_anchorer(gw: &Gateway) -> Result<(), Failure> {
         url: url.clone(),
         client,
         roots,
-        path: sidecar(&gw.cfg.audit_log_path, ".anchors"),
+        path: SideFile::Anchors.of(&gw.cfg.audit_log_path),
         shared: tlog.shared.clone(),
         anchors: tlog.anchors.clone(),
     };

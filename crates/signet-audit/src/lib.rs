@@ -1,9 +1,24 @@
 //! The pure audit core of signet-gateway: no async runtime, no network.
 //!
-//! A regulator's verifier can depend on this crate alone. It holds the audit log
-//! format ([`entry`], [`line`], [`json`]), the HMAC chain and key ring ([`key`]), the
-//! durable journal with group commit and torn-tail recovery ([`journal`]), streaming
-//! verification ([`verify`]), receipts ([`receipt`]) and key files ([`keyfile`]).
+//! A regulator's verifier can depend on this crate alone. It reads as two halves over
+//! one shared layer:
+//!
+//! - **The audit log** ([`log`]): the line format ([`json`], [`entry`], [`line`](mod@line)), the
+//!   HMAC chain and key ring ([`key`]), the durable journal with group commit and
+//!   torn-tail recovery ([`journal`]), streaming verification ([`verify`]), receipts
+//!   ([`receipt`], with the group-commit batch tree in [`batch`]) and key files
+//!   ([`keyfile`]).
+//! - **Transparency** ([`transparency`]): the RFC 6962 Merkle tree ([`merkle`]) and its
+//!   `<log>.tree` file ([`tree_file`]), signed notes and checkpoints ([`note`]), the
+//!   `<log>.checkpoints` store ([`checkpoint_file`]), the journal's tree-and-checkpoint
+//!   keeper ([`transparency::Transparency`]), public-key verification of checkpoints
+//!   and anchors ([`tlog_verify`]), standalone DSSE receipts ([`dsse`]) and RFC 3161
+//!   timestamps ([`tsp`]).
+//! - **Shared**: [`durable`] (every create, open, lock and fsync of the log and its
+//!   side files, and the side-file names) and [`util`] (hex, time, random).
+//!
+//! The modules of each half are also re-exported at the crate root
+//! (`signet_audit::journal`, `signet_audit::merkle`, …), the paths callers use.
 //!
 //! # The format (normative text: `docs/audit-format.md`)
 //!
@@ -38,23 +53,16 @@
 //! [`journal::writer::JournalWriter`]); checking through [`verify::verify`].
 #![forbid(unsafe_code)]
 
-pub mod checkpoint_file;
-pub mod dsse;
-pub mod entry;
-pub mod journal;
-pub mod json;
-pub mod key;
-pub mod keyfile;
-pub mod line;
-pub mod merkle;
-pub mod merkle_file;
-pub mod note;
-pub mod receipt;
-pub mod tlog_verify;
+pub mod durable;
+pub mod log;
 pub mod transparency;
 pub mod tsp;
 pub mod util;
-pub mod verify;
+
+pub use log::{batch, entry, journal, json, key, keyfile, line, receipt, verify};
+/// The tree file module under its former name.
+pub use transparency::tree_file as merkle_file;
+pub use transparency::{checkpoint_file, dsse, merkle, note, tlog_verify, tree_file};
 
 pub use entry::{Decision, EntryDraft, OwnerType, SealedLine, seal};
 pub use key::{HmacKey, KeyRing, MacTag};

@@ -14,7 +14,7 @@ use signet_audit::merkle::{
     stored_hash_count, tree_hash, verify_consistency, verify_consistency_raw, verify_inclusion,
     verify_inclusion_raw,
 };
-use signet_audit::merkle_file::HashFile;
+use signet_audit::tree_file::HashFile;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/tlog");
 

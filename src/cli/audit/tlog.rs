@@ -8,12 +8,12 @@
 //! expected of every valid checkpoint exactly when `--tsa-root` is given with
 //! `--log-key`. Every file is only read.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use signet_audit::checkpoint_file::{CheckpointFileError, read_all};
+use signet_audit::durable::SideFile;
 use signet_audit::key::KeyRing;
 use signet_audit::note::{Verifier, parse_vkey};
 use signet_audit::tlog_verify::{
@@ -28,13 +28,6 @@ use crate::exit::{self, Failure};
 
 /// Largest key or root file read.
 const MAX_SMALL_FILE: u64 = 1 << 20;
-
-/// `<log><suffix>`, beside the log.
-pub fn sidecar(log: &Path, suffix: &str) -> PathBuf {
-    let mut s: OsString = log.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
 
 /// Reads a small file (keys, certificates), mapping failures to exit 66.
 pub fn read_small(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
@@ -125,14 +118,14 @@ pub fn plan(a: &VerifyArgs) -> Result<Plan, Failure> {
     };
     if p.log_key.is_some() {
         if p.checkpoints.is_none() {
-            let d = sidecar(&a.log, ".checkpoints");
+            let d = SideFile::Checkpoints.of(&a.log);
             if d.is_file() {
                 p.checkpoints = Some(d);
             } else {
                 p.missing_default = Some(d);
             }
         }
-        let d = sidecar(&a.log, ".anchors");
+        let d = SideFile::Anchors.of(&a.log);
         if p.anchors.is_none() && d.is_file() {
             if p.roots.is_some() {
                 p.anchors = Some(d);
