@@ -20,9 +20,9 @@ use signet_audit::receipt::ReceiptSigner;
 
 use ed25519_dalek::SigningKey;
 use signet_audit::durable::SideFile;
-use signet_audit::merkle_file::HashFile;
 use signet_audit::note;
 use signet_audit::transparency::{Shared, TransparencyOptions};
+use signet_audit::tree_file::HashFile;
 
 use crate::commit::Committer;
 use crate::config::{Config, LogFormat};

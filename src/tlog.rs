@@ -19,9 +19,9 @@ use http::{HeaderValue, Response, StatusCode};
 use signet_audit::dsse::{ReceiptStatement, make_receipt};
 use signet_audit::line::LineView;
 use signet_audit::merkle;
-use signet_audit::merkle_file::HashFile;
 use signet_audit::note::format_tlog_proof;
 use signet_audit::transparency::{Published, Shared};
+use signet_audit::tree_file::HashFile;
 
 use crate::anchor::Anchors;
 use crate::body::{Body, text};

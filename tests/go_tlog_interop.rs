@@ -15,8 +15,8 @@ use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 use signet_audit::merkle::{Hash, consistency_proof, inclusion_proof, leaf_hash, tree_hash};
-use signet_audit::merkle_file::{HashFile, rebuild_from_log};
 use signet_audit::note::{Checkpoint, sign_checkpoint, sign_note, vkey};
+use signet_audit::tree_file::{HashFile, rebuild_from_log};
 use signet_audit::util::to_hex;
 
 const ORIGIN: &str = "interop.example/audit-log/v1";

@@ -56,13 +56,10 @@
 pub mod durable;
 pub mod log;
 pub mod transparency;
-pub mod tsp;
 pub mod util;
 
 pub use log::{batch, entry, journal, json, key, keyfile, line, receipt, verify};
-/// The tree file module under its former name.
-pub use transparency::tree_file as merkle_file;
-pub use transparency::{checkpoint_file, dsse, merkle, note, tlog_verify, tree_file};
+pub use transparency::{checkpoint_file, dsse, merkle, note, tlog_verify, tree_file, tsp};
 
 pub use entry::{Decision, EntryDraft, OwnerType, SealedLine, seal};
 pub use key::{HmacKey, KeyRing, MacTag};

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use signet_audit::checkpoint_file::read_all;
+use signet_audit::durable::SideFile;
 use signet_audit::journal::writer::{JournalWriter, WriterOptions};
 use signet_audit::journal::{Journal, JournalError, JournalOptions};
 use signet_audit::key::HmacKey;
 use signet_audit::merkle::{MemStore, leaf_hash, tree_hash};
 use signet_audit::note::{Verifier, open_checkpoint};
-use signet_audit::transparency::{TransparencyOptions, sidecar};
+use signet_audit::transparency::TransparencyOptions;
 use signet_audit::{Decision, EntryDraft};
 
 const ORIGIN: &str = "test.example/signet-audit";
@@ -60,7 +61,7 @@ fn checkpoints_cover_durable_entries_and_match_the_log() {
     }
     drop(h);
     drop(w.shutdown());
-    let notes = read_all(&sidecar(&log, ".checkpoints")).unwrap();
+    let notes = read_all(&SideFile::Checkpoints.of(&log)).unwrap();
     let verifier = Verifier::new(ORIGIN, log_key().verifying_key()).unwrap();
     let sizes: Vec<u64> = notes
         .iter()
@@ -123,7 +124,7 @@ fn reopening_refuses_truncated_or_rewritten_logs_and_catches_up_a_lagging_tree()
     let original = std::fs::read_to_string(&log).unwrap();
 
     // A lagging tree file (crash before the tree write) is caught up.
-    std::fs::remove_file(sidecar(&log, ".tree")).unwrap();
+    std::fs::remove_file(SideFile::Tree.of(&log)).unwrap();
     let j = Journal::open(&log, key(), opts(4, 60_000)).unwrap();
     assert_eq!(j.transparency().unwrap().latest().unwrap().size, 10);
     drop(j);

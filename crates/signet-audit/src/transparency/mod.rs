@@ -19,5 +19,6 @@ pub mod note;
 pub mod state;
 pub mod tlog_verify;
 pub mod tree_file;
+pub mod tsp;
 
-pub use state::{Published, Shared, Transparency, TransparencyError, TransparencyOptions, sidecar};
+pub use state::{Published, Shared, Transparency, TransparencyError, TransparencyOptions};

@@ -111,10 +111,6 @@ impl Shared {
     }
 }
 
-/// `<log><suffix>` beside `log`: the one function, [`crate::durable::side_path`], under its
-/// older name.
-pub use crate::durable::side_path as sidecar;
-
 /// The tree and checkpoint signer of one journal.
 pub struct Transparency {
     tree: HashFile,
