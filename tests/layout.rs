@@ -43,8 +43,8 @@ fn units(src: &Path, descend: &[&str]) -> BTreeMap<String, Vec<PathBuf>> {
                 out.entry(name).or_default().extend(fs);
             } else if p.extension().is_some_and(|x| x == "rs")
                 && !["main", "lib"].contains(&name.as_str())
-                && !(skip_mod && name == "mod")
-                && !(dir == src && descend.contains(&name.as_str()))
+                && (!skip_mod || name != "mod")
+                && (dir != src || !descend.contains(&name.as_str()))
             {
                 out.entry(name).or_default().push(p);
             }
