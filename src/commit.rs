@@ -12,6 +12,9 @@
 //!   the requests refused meanwhile); once that entry is durable, traffic resumes.
 //! - A full queue is refused at once (`Busy`), never waited on, so overload turns into
 //!   503s instead of unbounded memory.
+//! - The entry of a request that reached the upstream but could not be committed is
+//!   kept ([`Committer::keep_late`]) and written, marked `written_late`, right after
+//!   the `journal.recovery` entry that ends the outage, in one submission with it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +23,8 @@ use signet_audit::EntryDraft;
 use signet_audit::journal::writer::{JournalHandle, SubmitError};
 use signet_audit::journal::{Committed, JournalError};
 use signet_audit::receipt::{Alg, Receipt, ReceiptSigner};
+
+use crate::late::Late;
 
 /// Why an entry could not be committed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +56,8 @@ pub struct Committer {
     /// Milliseconds since `epoch` of the last probe.
     last_probe_ms: AtomicU64,
     epoch: std::time::Instant,
+    /// Entries of forwarded requests that wait for the journal to recover.
+    late: Late,
 }
 
 impl Committer {
@@ -62,6 +69,7 @@ impl Committer {
             refused: AtomicU64::new(0),
             last_probe_ms: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
+            late: Late::default(),
         })
     }
 
@@ -87,6 +95,7 @@ impl Committer {
             return false;
         }
         let refused = self.refused.swap(0, Ordering::Relaxed);
+        let (late, outage) = self.late.take();
         let mut d = EntryDraft::new(
             "journal.recovery",
             signet_audit::Decision::Escalate,
@@ -96,16 +105,106 @@ impl Committer {
             .insert("event".into(), "journal_available".into());
         d.metadata
             .insert("refused_while_unavailable".into(), refused.into());
-        match self.commit(d).await {
-            Ok(_) => {
-                tracing::warn!(refused, "audit journal is writable again; resuming");
+        d.metadata
+            .insert("written_late".into(), (late.len() as u64).into());
+        if let Some(o) = outage {
+            d.metadata.insert("outage_id".into(), o.into());
+        }
+        // The recovery entry and the entries written late go to the writer together,
+        // in this order, before any of them is awaited: nothing else can come between.
+        let n = late.len();
+        match self.write_all(std::iter::once(d).chain(late)).await {
+            Ok(()) => {
+                self.late.end_outage();
+                tracing::warn!(
+                    refused,
+                    written_late = n,
+                    "audit journal is writable again; resuming"
+                );
                 true
             }
-            Err(_) => {
+            Err(back) => {
                 self.refused.fetch_add(refused, Ordering::Relaxed);
+                // The recovery entry is made anew next time; the late ones that did
+                // not become durable wait again.
+                let back = back
+                    .into_iter()
+                    .filter(|d| d.check_name != "journal.recovery")
+                    .collect();
+                self.late.put_back(back);
                 false
             }
         }
+    }
+
+    /// Commits `drafts` in their order (all submitted before any is awaited). On any
+    /// failure returns, in order, the drafts that did not become durable.
+    async fn write_all(
+        &self,
+        drafts: impl Iterator<Item = EntryDraft>,
+    ) -> Result<(), Vec<EntryDraft>> {
+        let drafts: Vec<EntryDraft> = drafts.collect();
+        let mut waiting = Vec::with_capacity(drafts.len());
+        for d in &drafts {
+            match self.submit(d.clone()) {
+                Ok(rx) => waiting.push(rx),
+                Err(_) => break,
+            }
+        }
+        let mut durable = Vec::with_capacity(drafts.len());
+        for rx in waiting {
+            durable.push(self.settle(rx).await.is_ok());
+        }
+        durable.resize(drafts.len(), false);
+        if durable.iter().all(|ok| *ok) {
+            return Ok(());
+        }
+        Err(drafts
+            .into_iter()
+            .zip(durable)
+            .filter_map(|(d, ok)| (!ok).then_some(d))
+            .collect())
+    }
+
+    /// Keeps the entry of a request that reached the upstream but could not be
+    /// committed, for the write that ends the outage (see [`crate::late`]).
+    pub fn keep_late(&self, draft: EntryDraft) {
+        self.late.keep(draft);
+    }
+
+    /// Prometheus text for the late entries (see [`crate::late::metrics`]).
+    pub fn late_metrics(&self) -> String {
+        let (kept, lost) = self.late.counts();
+        crate::late::metrics(self.late.waiting(), kept, lost)
+    }
+
+    /// Writes entries saved by an earlier run (`<log>.pending`) before serving: a
+    /// `journal.recovery` entry that says so, then them, in order.
+    pub async fn write_saved(&self, drafts: Vec<EntryDraft>) -> Result<(), CommitError> {
+        let mut d = EntryDraft::new(
+            "journal.recovery",
+            signet_audit::Decision::Escalate,
+            "entries of forwarded requests saved at the last stop, written late before serving",
+        );
+        d.metadata.insert("event".into(), "pending_appended".into());
+        d.metadata
+            .insert("written_late".into(), (drafts.len() as u64).into());
+        match self.write_all(std::iter::once(d).chain(drafts)).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(CommitError::Stopped),
+        }
+    }
+
+    /// At shutdown: writes the late entries if the journal takes them now (one last
+    /// attempt, whatever the probe's pace); returns those it would not take.
+    pub async fn flush_late(&self) -> Vec<EntryDraft> {
+        if self.late.waiting() == 0 {
+            return Vec::new();
+        }
+        self.last_probe_ms.store(0, Ordering::Release);
+        self.healthy.store(false, Ordering::Release);
+        let _ = self.probe().await;
+        self.late.take().0
     }
 
     /// False once any entry failed to commit: the gateway must stop forwarding.
@@ -119,6 +218,15 @@ impl Committer {
 
     /// Writes `draft` durably and signs its receipt.
     pub async fn commit(&self, draft: EntryDraft) -> Result<CommitReceipt, CommitError> {
+        let rx = self.submit(draft)?;
+        self.settle(rx).await
+    }
+
+    /// Hands `draft` to the writer's queue (never waits).
+    fn submit(
+        &self,
+        draft: EntryDraft,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Committed, JournalError>>, CommitError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let submitted = self.handle.try_submit(
             draft,
@@ -127,13 +235,20 @@ impl Committer {
             }),
         );
         match submitted {
-            Ok(()) => {}
-            Err(SubmitError::Full(_)) => return Err(CommitError::Busy),
+            Ok(()) => Ok(rx),
+            Err(SubmitError::Full(_)) => Err(CommitError::Busy),
             Err(SubmitError::Stopped(_)) => {
                 self.healthy.store(false, Ordering::Release);
-                return Err(CommitError::Stopped);
+                Err(CommitError::Stopped)
             }
         }
+    }
+
+    /// Waits for a submitted entry to be durable, then signs its receipt.
+    async fn settle(
+        &self,
+        rx: tokio::sync::oneshot::Receiver<Result<Committed, JournalError>>,
+    ) -> Result<CommitReceipt, CommitError> {
         let committed = match rx.await {
             Ok(Ok(c)) => {
                 self.healthy.store(true, Ordering::Release);

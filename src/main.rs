@@ -16,6 +16,7 @@ mod exit;
 mod fold;
 mod gateway;
 mod inspection;
+mod late;
 mod metrics;
 mod mock;
 mod pipeline;

@@ -232,6 +232,7 @@ pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             Failure::new(exit::CANT_CREATE, format!("cannot listen on {listen}: {e}"))
         })?;
+        write_saved_late(&gw).await?;
         spawn_anchorer(&gw)?;
         if let (Some(source), Some(hup)) = (source, hup) {
             tokio::spawn(crate::reload::on_sighup(gw.clone(), source, hup));
@@ -240,6 +241,7 @@ pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
         crate::server::serve_threads(gw.clone(), listener, tls, workers, stop)
             .await
             .map_err(|e| Failure::new(exit::CANT_CREATE, format!("serving threads: {e}")))?;
+        save_late(&gw).await?;
         drop(gw);
         Ok::<(), Failure>(())
     })?;
@@ -252,6 +254,48 @@ pub fn serve(cfg: Config, source: Option<crate::reload::Source>) -> CmdResult {
     }
     tracing::info!("journal flushed; bye");
     Ok(exit::OK)
+}
+
+/// Appends the entries an earlier run saved in `<log>.pending` (forwarded requests
+/// whose journal failed until it stopped) before anything is served; a start that
+/// cannot write them does not serve.
+async fn write_saved_late(gw: &Gateway) -> Result<(), Failure> {
+    let log = &gw.cfg.audit_log_path;
+    let saved = crate::late::load(log).map_err(|e| Failure::new(exit::CANT_CREATE, e))?;
+    if saved.is_empty() {
+        return Ok(());
+    }
+    let n = saved.len();
+    gw.committer.write_saved(saved).await.map_err(|e| {
+        Failure::new(
+            exit::CANT_CREATE,
+            format!("{n} saved entries could not be appended to the audit log: {e}"),
+        )
+    })?;
+    crate::late::clear(log).map_err(|e| Failure::new(exit::CANT_CREATE, e))?;
+    tracing::warn!(
+        entries = n,
+        "entries saved at the last stop were appended to the audit log"
+    );
+    Ok(())
+}
+
+/// At shutdown, after the drain: late entries the journal still will not take are
+/// saved to `<log>.pending` for the next start.
+async fn save_late(gw: &Gateway) -> Result<(), Failure> {
+    let left = gw.committer.flush_late().await;
+    if left.is_empty() {
+        return Ok(());
+    }
+    let log = &gw.cfg.audit_log_path;
+    crate::late::save(log, &left).map_err(|e| {
+        Failure::new(
+            exit::CANT_CREATE,
+            format!("{} late entries could not be saved: {e}", left.len()),
+        )
+    })?;
+    tracing::error!(entries = left.len(), path = %crate::late::pending_path(log).display(), "journal still failing at shutdown: late entries saved for the next start");
+    Ok(())
 }
 
 /// The TLS acceptor for the listener when `--tls-cert`/`--tls-key` are set (config

@@ -112,6 +112,7 @@ async fn own_endpoint(gw: &Gateway, req: &Request<Incoming>) -> Option<Response<
             "text/plain; version=0.0.4",
             gw.metrics
                 .render(gw.committer.handle().stats(), gw.committer.healthy())
+                + &gw.committer.late_metrics()
                 + &gw.tlog.as_ref().map(|t| t.metrics()).unwrap_or_default(),
         ),
         p => match gw

@@ -2,7 +2,9 @@
 //! acknowledged with a receipt; a full disk, or a log made read-only under the running
 //! gateway, makes it fail closed (503, nothing more forwarded) and it comes back, with
 //! a verifiable log, once writes are possible again; a log removed under it is never
-//! silently recreated.
+//! silently recreated. In every case the request that was already at the upstream when
+//! the journal failed gets its entry: written late after the recovery entry, or saved
+//! to `<log>.pending` at the stop and appended at the next start.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
 
@@ -13,7 +15,84 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use support::gateway::{self as gwt, ALICE, Reply};
+
+/// A request body no other request of the test sends.
+fn body(n: usize) -> Vec<u8> {
+    format!("{{\"n\":{n}}}").into_bytes()
+}
+
+/// `sha256:<hex>` of every body the upstream received, in order.
+fn forwarded_fingerprints(up: &gwt::Upstream) -> Vec<String> {
+    up.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let d = Sha256::digest(&s.body);
+            format!(
+                "sha256:{}",
+                d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            )
+        })
+        .collect()
+}
+
+/// Every body the upstream received has an entry with its fingerprint in `log`, and
+/// every acknowledged response (its correlation id) has its entry.
+fn assert_every_forwarded_request_has_its_entry(
+    up: &gwt::Upstream,
+    log: &std::path::Path,
+    acked: &[String],
+) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let fps: HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split("\"request_fingerprint\":\"").nth(1))
+        .filter_map(|r| r.split('"').next())
+        .collect();
+    let forwarded = forwarded_fingerprints(up);
+    assert!(!forwarded.is_empty());
+    for (i, f) in forwarded.iter().enumerate() {
+        assert!(
+            fps.contains(f.as_str()),
+            "forwarded request {i} ({f}) has no entry in the log"
+        );
+    }
+    for id in acked {
+        assert!(
+            text.contains(&format!("\"entry_id\":\"{id}\"")),
+            "acknowledged {id} has no entry"
+        );
+    }
+}
+
+/// The entry written late for the request whose commit failed: after the recovery
+/// entry, marked `written_late` with the outage.
+fn assert_written_late(log: &std::path::Path, fingerprint: &str) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains(fingerprint))
+        .unwrap_or_else(|| panic!("no entry for {fingerprint}"));
+    let late = lines[at];
+    assert!(
+        late.contains("\"written_late\":{\"original_ts_ns\":"),
+        "{late}"
+    );
+    assert!(
+        late.contains("\"status\":200") && late.contains("pipeline.complete"),
+        "{late}"
+    );
+    assert!(
+        lines[..at]
+            .iter()
+            .any(|l| l.contains("\"check_name\":\"journal.recovery\"")),
+        "the late entry follows the recovery entry: {lines:#?}"
+    );
+}
 
 /// `signet audit verify` on `log`.
 fn verify(log: &std::path::Path) -> (Option<i32>, String) {
@@ -214,22 +293,40 @@ async fn disk_full_fails_closed_and_recovers_when_space_returns() {
     let log = mnt.join("audit.jsonl");
     let log_s = log.to_str().unwrap().to_owned();
     let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
-    let (mut ok, mut failed_at) = (0, None);
+    let (mut ok, mut failed_at, mut acked) = (0, None, Vec::new());
     for i in 0..400 {
-        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+        let before = up.hits();
+        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], &body(i)).await;
         match r.status {
-            200 => ok += 1,
+            200 => {
+                ok += 1;
+                acked.push(r.header("x-signet-correlation-id").unwrap());
+            }
             503 => {
+                // One-phase mode: the request that finds the disk full was forwarded
+                // before its commit failed, and gets no receipt.
+                assert_eq!(
+                    up.hits(),
+                    before + 1,
+                    "the failing request reached the upstream"
+                );
+                assert!(r.header("x-signet-receipt").is_none());
                 failed_at = Some(i);
                 break;
             }
             s => panic!("unexpected status {s}: {}", r.text()),
         }
     }
-    assert!(failed_at.is_some(), "the disk never filled ({ok} requests)");
+    let failed_at = failed_at.unwrap_or_else(|| panic!("the disk never filled ({ok} requests)"));
+    let failed_fp = forwarded_fingerprints(&up).pop().unwrap();
+    let metrics = gwt::send("GET", &g.url("/metrics"), &[], b"").await.text();
+    assert!(
+        metrics.contains("signet_late_entries_waiting 1\n"),
+        "{metrics}"
+    );
     let hits = up.hits();
-    for _ in 0..5 {
-        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    for i in 0..5 {
+        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], &body(1000 + i)).await;
         assert_eq!(r.status, 503, "{}", r.text());
         assert!(r.text().contains("audit_unavailable"));
     }
@@ -257,11 +354,9 @@ async fn disk_full_fails_closed_and_recovers_when_space_returns() {
     drop(g);
     let (code, out) = verify(&log);
     assert_eq!(code, Some(0), "log must verify after recovery: {out}");
-    let receipts = std::fs::read_to_string(&log).unwrap().lines().count();
-    assert!(
-        receipts > ok,
-        "every acknowledged entry is still there ({receipts} lines, {ok} receipts)"
-    );
+    assert!(failed_at > 0);
+    assert_written_late(&log, &failed_fp);
+    assert_every_forwarded_request_has_its_entry(&up, &log, &acked);
 }
 
 /// With two-phase commits, even the request in flight when the disk fills was audited
@@ -364,27 +459,29 @@ async fn read_only_journal_fails_closed_and_recovers_when_writable_again() {
     let log = mnt.join("audit.jsonl");
     let log_s = log.to_str().unwrap().to_owned();
     let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
-    let mut ok = 0;
-    for _ in 0..5 {
-        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], &body(i)).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        ok += 1;
+        acked.push(r.header("x-signet-correlation-id").unwrap());
     }
     let _mutable = Mutable(log.clone());
     run("chattr", &["+i".as_ref(), log.as_os_str()]);
     let frozen = std::fs::read(&log).unwrap();
     // The request in flight when the log turns read-only was already forwarded when its
-    // entry failed (two-phase mode covers that case, see the disk-full test): it gets a
-    // 503 and no receipt.
-    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    // entry failed: it gets a 503 and no receipt, and its entry waits to be written late.
+    let before = up.hits();
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], &body(5)).await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.header("x-signet-receipt").is_none());
     let hits = up.hits();
+    assert_eq!(hits, before + 1, "the failing request reached the upstream");
+    let failed_fp = forwarded_fingerprints(&up).pop().unwrap();
     // Refused and allowed requests alike, also after the writer's reopen attempts
     // (at most one a second) have failed.
     for round in 0..3 {
         for h in [&[ALICE][..], &[][..]] {
-            let r = gwt::send("POST", &g.url("/v1/x"), h, b"{}").await;
+            let r = gwt::send("POST", &g.url("/v1/x"), h, &body(100 + round)).await;
             assert_eq!(r.status, 503, "{}", r.text());
             assert!(r.text().contains("audit_unavailable"), "{}", r.text());
             assert!(r.header("x-signet-receipt").is_none());
@@ -417,11 +514,13 @@ async fn read_only_journal_fails_closed_and_recovers_when_writable_again() {
     assert_eq!(g.stop(), Some(0));
     let (code, out) = verify(&log);
     assert_eq!(code, Some(0), "log must verify after recovery: {out}");
-    // 5 before, the recovery entry, the one after: the failed entry left nothing.
+    // 5 before, the recovery entry, the late entry of the failed one, the one after.
     assert_eq!(
         std::fs::read_to_string(&log).unwrap().lines().count(),
-        ok + 2
+        5 + 3
     );
+    assert_written_late(&log, &failed_fp);
+    assert_every_forwarded_request_has_its_entry(&up, &log, &acked);
 }
 
 /// The log removed under the running gateway: 503 and nothing forwarded (as in
@@ -435,12 +534,14 @@ async fn removed_journal_is_never_recreated_by_the_running_gateway() {
     let log = keep.path().join("audit.jsonl");
     let log_s = log.to_str().unwrap().to_owned();
     let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
-    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], &body(0)).await;
     assert_eq!(r.status, 200);
     std::fs::remove_file(&log).unwrap();
-    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], &body(1)).await;
     assert_eq!(r.status, 503, "{}", r.text());
     let hits = up.hits();
+    assert_eq!(hits, 2, "the request that found the log gone was forwarded");
+    let failed_fp = forwarded_fingerprints(&up).pop().unwrap();
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         for h in [&[ALICE][..], &[][..]] {
@@ -452,13 +553,36 @@ async fn removed_journal_is_never_recreated_by_the_running_gateway() {
     assert_eq!(up.hits(), hits, "forwarded without a log");
     assert!(!log.exists(), "the running gateway recreated a removed log");
     let mut g = g;
-    // SIGTERM still stops it; the exit status says the journal was lost (73).
+    // SIGTERM still stops it; the exit status says the journal was lost (73). The
+    // forwarded request's entry is saved beside the log for the next start.
     assert_eq!(g.stop(), Some(73));
     drop(g);
+    let pending = keep.path().join("audit.jsonl.pending");
+    let saved = std::fs::read_to_string(&pending).expect("late entries saved at the stop");
+    assert_eq!(saved.lines().count(), 1, "{saved}");
+    assert!(saved.contains(&failed_fp), "{saved}");
     let g = gwt::start(&up.url(), &[("SIGNET_AUDIT_LOG_PATH", &log_s)], None);
-    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], b"{}").await;
+    // Appended before anything is served.
+    assert!(
+        !pending.exists(),
+        "the saved entries were appended and the file removed"
+    );
+    let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], &body(2)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     drop(g);
     let (code, out) = verify(&log);
     assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].contains("\"event\":\"pending_appended\""),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(&failed_fp) && lines[1].contains("\"written_late\":{"),
+        "{}",
+        lines[1]
+    );
 }

@@ -24,6 +24,9 @@ pub struct Facts {
     pub client: ClientAddr,
     /// The request arrived over the TLS listener.
     pub tls: bool,
+    /// The request was handed to the upstream: its entry must be written even if the
+    /// journal fails now (late, see `crate::late`).
+    pub forwarded: bool,
     pub request_fingerprint: String,
     pub owner: Option<Owner>,
     pub meta: Map,
@@ -51,6 +54,7 @@ impl Facts {
                 .to_owned(),
             client,
             tls,
+            forwarded: false,
             request_fingerprint: String::new(),
             owner: None,
             meta: Map::new(),

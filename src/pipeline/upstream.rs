@@ -43,6 +43,7 @@ pub async fn forward(
             )
         })?;
     let sent = Instant::now();
+    facts.forwarded = true;
     let resp = match tokio::time::timeout_at(facts.deadline.into(), gw.client.request(up_req)).await
     {
         Ok(Ok(r)) => r,
