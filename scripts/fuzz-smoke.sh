@@ -38,7 +38,7 @@ seed_lines() {
 seed() {
     local corpus=$crate/fuzz/corpus
     [[ -d $corpus/line_parser && -d $corpus/verify_stream && -d $corpus/json_roundtrip \
-        && -d $corpus/tsa_chain ]] && return
+        && -d $corpus/tsa_chain && -d $corpus/tsa_response ]] && return
     echo "fuzz-smoke: seeding the corpus" >&2
     mkdir -p "$corpus"/{line_parser,verify_stream,json_roundtrip}
     (cd "$root" && cargo run --quiet -p signet-audit --example gen_log -- --entries 4 \
@@ -52,13 +52,19 @@ seed() {
     (cd "$logs" && cp "$fixtures/audit.jsonl" "$fixtures/audit-anchored.jsonl" . \
         && seed_lines "$corpus/line_parser" audit.jsonl audit-anchored.jsonl gen.jsonl \
         && seed_lines "$corpus/json_roundtrip" audit.jsonl gen.jsonl)
-    # tsa_chain: the fixture TSA receipt and its certificates, as DER.
+    # tsa_chain: the fixture TSA receipt (a TimeStampResp that verifies), the bare token
+    # inside it (after the 9-byte SEQUENCE / PKIStatusInfo header) and its certificates,
+    # as DER.
     mkdir -p "$corpus/tsa_chain"
     grep -o '"receipt":"[^"]*"' "$fixtures/audit-anchored.jsonl" | head -n 1 | cut -d'"' -f4 \
         | base64 -d >"$corpus/tsa_chain/seed-receipt"
+    tail -c +10 "$corpus/tsa_chain/seed-receipt" >"$corpus/tsa_chain/seed-token"
     for f in tsa.crt tsa-ca.crt; do
         sed '/-----/d' "$fixtures/$f" | base64 -d >"$corpus/tsa_chain/seed-$f"
     done
+    # tsa_response: the same receipt and token.
+    mkdir -p "$corpus/tsa_response"
+    cp "$corpus/tsa_chain/seed-receipt" "$corpus/tsa_chain/seed-token" "$corpus/tsa_response/"
 }
 
 cd "$crate"
