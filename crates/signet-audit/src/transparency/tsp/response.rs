@@ -6,7 +6,9 @@
 //!   grantedWithMods (1); any other status is [`TspError::Status`] with the status,
 //!   the failInfo bit names and the statusString text.
 //! - The token is kept as the TSA's **original bytes** ([`Token::der`]). `cms` decodes
-//!   it strictly (DER, SET OF order, every embedded certificate through `x509-cert`);
+//!   it (DER, every embedded certificate through `x509-cert`; note that `der` sorts a
+//!   SET OF while decoding instead of refusing one out of order, so nothing here pairs
+//!   decoded set members with raw bytes by position);
 //!   the bytes the checks need (eContent, signed attributes, signature, certificates)
 //!   are then located by walking the same bytes with `der`'s reader, so nothing is
 //!   re-encoded before a digest or signature check.
@@ -15,7 +17,6 @@
 //!   version matches its sid; digestAlgorithms carry no parameters or NULL. Nothing
 //!   here checks a signature: that is `verify.rs`.
 
-use cms::cert::CertificateChoices;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{SignedData, SignerIdentifier};
 use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, OctetStringRef, Utf8StringRef};
@@ -235,14 +236,14 @@ pub fn parse_token(der: &[u8]) -> Result<Token<'_>, TspError> {
             signature,
         });
     }
-    // Other CertificateChoices (attribute certificates, ...) are not used.
-    let certificates = sd
+    // Other CertificateChoices (attribute certificates, ...) are not used. They are
+    // told apart in the token's own bytes: `der` sorts a SET OF while decoding, so the
+    // decoded set's order need not be the bytes' order; a plain certificate is the
+    // untagged SEQUENCE choice, every other choice is context-tagged.
+    let certificates = spans
         .certificates
-        .iter()
-        .flat_map(|set| set.0.iter())
-        .zip(spans.certificates)
-        .filter(|(c, _)| matches!(c, CertificateChoices::Certificate(_)))
-        .map(|(_, raw)| raw)
+        .into_iter()
+        .filter(|raw| raw.first() == Some(&0x30))
         .collect();
     let tst_info = parse_tst_info(spans.econtent)?;
     Ok(Token {
