@@ -439,21 +439,30 @@ async fn own_endpoints_are_answered_locally_and_not_audited() {
     assert_eq!(g.lines().len(), 2, "probes must not write entries");
 }
 
-/// An upstream that answers `OK_BODY` after `delay`.
-async fn slow_upstream(delay: Duration) -> gwt::Upstream {
-    gwt::upstream(move |_| {
-        let mut r = Reply::json(OK_BODY);
-        r.delay = delay;
-        r
-    })
-    .await
+/// An upstream that answers `OK_BODY` once `gate` opens.
+async fn held_upstream(gate: &gwt::Gate) -> gwt::Upstream {
+    let gate = gate.clone();
+    gwt::upstream(move |_| Reply::json(OK_BODY).held(&gate)).await
 }
 
-/// SIGTERM, then waits (off the runtime) for the gateway to exit; it must exit 0.
-async fn stop_cleanly(g: gwt::Gateway) -> gwt::Gateway {
+/// SIGTERM while requests wait at the upstream (held at `gate`, `n` of them): the
+/// listener closes, the gateway keeps running while they are in flight, and once the
+/// gate opens it finishes them and exits 0.
+async fn drain_at_sigterm(g: gwt::Gateway, gate: &gwt::Gate, n: usize) -> gwt::Gateway {
+    gate.wait_arrived(n).await;
+    let mut g = tokio::task::spawn_blocking(move || {
+        g.terminate();
+        g.wait_refusing();
+        g
+    })
+    .await
+    .unwrap();
+    assert!(g.running(), "exited with requests in flight");
+    assert_eq!(gate.arrived(), n);
+    gate.open();
     let (code, g) = tokio::task::spawn_blocking(move || {
         let mut g = g;
-        (g.stop(), g)
+        (g.wait_exit(), g)
     })
     .await
     .unwrap();
@@ -463,13 +472,14 @@ async fn stop_cleanly(g: gwt::Gateway) -> gwt::Gateway {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_and_exits_cleanly_with_a_verifiable_log() {
-    let up = slow_upstream(Duration::from_millis(300)).await;
+    let gate = gwt::Gate::new();
+    let up = held_upstream(&gate).await;
     let g = gwt::start(&up.url(), &[], None);
     let url = g.url("/v1/x");
     let inflight =
         tokio::spawn(async move { gwt::send("POST", &url, &[ALICE], CHAT.as_bytes()).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let g = stop_cleanly(g).await;
+    // The request is at the upstream (held there) when SIGTERM comes.
+    let g = drain_at_sigterm(g, &gate, 1).await;
     let r = inflight.await.unwrap();
     assert_eq!(
         r.status, 200,
@@ -483,7 +493,8 @@ async fn sigterm_drains_and_exits_cleanly_with_a_verifiable_log() {
 /// the requests it has in flight before the journal is closed.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_serving_thread_takes_connections_and_drains_at_sigterm() {
-    let up = slow_upstream(Duration::from_millis(400)).await;
+    let gate = gwt::Gate::new();
+    let up = held_upstream(&gate).await;
     let g = gwt::start(&up.url(), &[("SIGNET_WORKERS", "3")], None);
     let inflight: Vec<_> = (0..6)
         .map(|_| {
@@ -491,13 +502,8 @@ async fn every_serving_thread_takes_connections_and_drains_at_sigterm() {
             tokio::spawn(async move { gwt::send("POST", &url, &[ALICE], CHAT.as_bytes()).await })
         })
         .collect();
-    // All six accepted and at the upstream (which holds them 400 ms) before counting.
-    for _ in 0..200 {
-        if up.hits() == 6 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // All six accepted and held at the upstream before counting.
+    gate.wait_arrived(6).await;
     assert_eq!(up.hits(), 6, "six requests in flight");
     let m = gwt::send("GET", &g.url("/metrics"), &[], b"").await.text();
     let per_thread: Vec<u64> = (0..3)
@@ -515,7 +521,7 @@ async fn every_serving_thread_takes_connections_and_drains_at_sigterm() {
         "connections handed out in turn: {per_thread:?}"
     );
     assert!(!m.contains("thread=\"3\""), "three threads: {m}");
-    let g = stop_cleanly(g).await;
+    let g = drain_at_sigterm(g, &gate, 6).await;
     for r in inflight {
         let r = r.await.unwrap();
         assert_eq!(
@@ -604,11 +610,14 @@ async fn reference_signet_verifies_a_gateway_log() {
 #[tokio::test(flavor = "multi_thread")]
 async fn client_disconnect_mid_stream_is_audited() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let up = gwt::upstream(|_| {
+    // Two events, then the stream waits until the client is gone: it cannot end first.
+    let gate = gwt::Gate::new();
+    let held = gate.clone();
+    let up = gwt::upstream(move |_| {
         let events: Vec<String> = (0..40).map(|i| chunk(&format!("part{i} "))).collect();
         let refs: Vec<&str> = events.iter().map(String::as_str).collect();
-        let mut r = Reply::sse(&refs);
-        r.pause = Duration::from_millis(50);
+        let mut r = Reply::sse(&refs).held_after(2, &held);
+        r.pause = Duration::from_millis(20);
         r
     })
     .await;
@@ -620,11 +629,22 @@ async fn client_disconnect_mid_stream_is_audited() {
         body.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();
+    // Read until the first event has come through, so the client leaves mid-stream.
+    let mut got = Vec::new();
     let mut buf = vec![0u8; 4096];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    while !String::from_utf8_lossy(&got).contains("part0") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the stream's first event")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
+    // The upstream now holds the rest of the stream.
+    gate.wait_arrived(1).await;
     drop(s);
+    gate.open();
     let mut line = None;
     for _ in 0..100 {
         if let Some(l) = g.lines().into_iter().next() {
@@ -815,8 +835,10 @@ async fn logs_are_json_and_carry_no_bodies_or_secrets() {
     )
     .await;
     gwt::send("POST", &g.url("/v1/x"), &[], body.as_bytes()).await;
-    std::thread::sleep(Duration::from_millis(200));
-    let err = g.stderr.lock().unwrap().clone();
+    // All of it: the gateway has exited and its stderr been read to the end.
+    let mut g = g;
+    assert_eq!(g.stop(), Some(0));
+    let err = g.all_stderr();
     assert!(err.lines().count() >= 2, "expected debug logs: {err}");
     for l in err.lines() {
         assert!(
@@ -850,6 +872,7 @@ async fn upstream_redirects_and_lying_content_types() {
                 pause: Duration::ZERO,
                 hang_up: false,
                 delay: Duration::ZERO,
+                hold: None,
             },
             // Says plain text, carries a marker: still inspected.
             "/plain" => {

@@ -70,7 +70,11 @@ async fn concurrent_responses_get_batch_receipts_that_verify_offline() {
     let public = keyfile::load_ed25519_public(&pub_path).unwrap();
     let key_id = keyfile::default_key_id(&public);
 
-    let up = gwt::upstream(|_| Reply::json(OK_BODY)).await;
+    // Each round's answers wait at that round's gate until all 32 requests are at the
+    // upstream, then go together: their entries reach the journal at once.
+    let gate = std::sync::Arc::new(std::sync::Mutex::new(gwt::Gate::new()));
+    let current = gate.clone();
+    let up = gwt::upstream(move |_| Reply::json(OK_BODY).held(&current.lock().unwrap())).await;
     let g = gwt::start(
         &up.url(),
         &[("SIGNET_RECEIPT_KEY", key_path.to_str().unwrap())],
@@ -80,12 +84,16 @@ async fn concurrent_responses_get_batch_receipts_that_verify_offline() {
     // Enough concurrent requests that several share a group commit.
     let mut receipts: BTreeMap<String, Receipt> = BTreeMap::new();
     for _round in 0..4 {
+        let round_gate = gwt::Gate::new();
+        *gate.lock().unwrap() = round_gate.clone();
         let sends: Vec<_> = (0..32)
             .map(|_| {
                 let url = url.clone();
                 tokio::spawn(async move { gwt::send("POST", &url, &[ALICE], b"{}").await })
             })
             .collect();
+        round_gate.wait_arrived(32).await;
+        round_gate.open();
         for t in sends {
             let r = t.await.unwrap();
             assert_eq!(r.status, 200, "{}", r.text());
@@ -134,6 +142,14 @@ async fn concurrent_responses_get_batch_receipts_that_verify_offline() {
         next = seq + size;
     }
     assert_eq!(next, 128);
+    // Group commit happened: some batch carried more than one entry (and so its
+    // receipts carry inclusion paths).
+    let largest = sigs_by_batch.keys().map(|(_, size)| *size).max().unwrap();
+    assert!(
+        largest > 1,
+        "every batch held one entry: {:?}",
+        sigs_by_batch.keys()
+    );
 
     // Pick a receipt from the largest batch for the offline tools and the tampering.
     let (&(seq, _), _) = sigs_by_batch
@@ -212,22 +228,22 @@ async fn concurrent_responses_get_batch_receipts_that_verify_offline() {
         ),
         ("sig", value.replace(&sig_hex, &flip_hex(&sig_hex))),
     ];
-    if b.size > 1 {
-        let other_index = (b.index + 1) % b.size;
-        tampered.push((
-            "index",
-            value.replace(
-                &format!("index={}", b.index),
-                &format!("index={other_index}"),
-            ),
-        ));
-        let path: String = b
-            .path
-            .iter()
-            .map(|h| signet_audit::util::to_hex(h))
-            .collect();
-        tampered.push(("path", value.replace(&path, &flip_hex(&path))));
-    }
+    // The receipt comes from a batch of more than one: its index and path matter.
+    assert!(b.size > 1, "{value}");
+    let other_index = (b.index + 1) % b.size;
+    tampered.push((
+        "index",
+        value.replace(
+            &format!("index={}", b.index),
+            &format!("index={other_index}"),
+        ),
+    ));
+    let path: String = b
+        .path
+        .iter()
+        .map(|h| signet_audit::util::to_hex(h))
+        .collect();
+    tampered.push(("path", value.replace(&path, &flip_hex(&path))));
     for (field, v) in &tampered {
         assert_ne!(v, &value, "{field} was changed");
         if let Ok(t) = Receipt::parse(v) {

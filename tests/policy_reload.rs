@@ -18,6 +18,8 @@ const PLAIN: &str = r#"{"model":"m","messages":[{"role":"user","content":"hello"
 const NAUGHTY: &str =
     r#"{"model":"m","messages":[{"role":"user","content":"please say frobnicate"}]}"#;
 const SLOW: &str = r#"{"model":"m","messages":[{"role":"user","content":"slow please"}]}"#;
+/// The upstream's answer to `SLOW`: allowed by `BEFORE`, refused by `AFTER`'s output rule.
+const SLOW_BODY: &str = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"a sluggish answer"},"finish_reason":"stop"}]}"#;
 
 const BEFORE: &str = "[policy.owner_resolution]\nrequired = true\n";
 const AFTER: &str = r#"[policy.owner_resolution]
@@ -26,6 +28,9 @@ required = true
 name = "frob"
 pattern = 'frobnicate'
 action = "block"
+[[policy.regex_output.rules]]
+name = "slow_word"
+pattern = 'sluggish'
 "#;
 const BROKEN: &str = r#"[policy.owner_resolution]
 required = true
@@ -70,12 +75,15 @@ fn reload_entry(g: &gwt::Gateway, n: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_swaps_the_policy_keeps_connections_and_audits_each_attempt() {
-    let up = gwt::upstream(|seen| {
-        let mut r = Reply::json(OK_BODY);
+    // The answer to `SLOW` waits at the gate until the test opens it.
+    let gate = gwt::Gate::new();
+    let held = gate.clone();
+    let up = gwt::upstream(move |seen| {
         if String::from_utf8_lossy(&seen.body).contains("slow please") {
-            r.delay = Duration::from_millis(800);
+            Reply::json(SLOW_BODY).held(&held)
+        } else {
+            Reply::json(OK_BODY)
         }
-        r
     })
     .await;
     // Info logs: the reload's outcome line tells the test the swap has happened.
@@ -93,11 +101,14 @@ async fn sighup_swaps_the_policy_keeps_connections_and_audits_each_attempt() {
     );
     assert_eq!(up.hits(), 1);
 
-    // A request in flight across the reload.
+    // A request in flight across the reload: admitted under the old policy and held at
+    // the upstream until the new one is in force. Its answer matches the new policy's
+    // output rule, so inspecting it with the new policy would refuse it.
     let slow_url = g.url("/v1/chat");
     let slow =
         tokio::spawn(async move { gwt::send("POST", &slow_url, &[ALICE], SLOW.as_bytes()).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    gate.wait_arrived(1).await;
+    assert_eq!(up.hits(), 2);
 
     std::fs::write(&cfg, AFTER).unwrap();
     hup(&g);
@@ -112,13 +123,21 @@ async fn sighup_swaps_the_policy_keeps_connections_and_audits_each_attempt() {
         "entry names the config it applied: {entry}"
     );
 
+    // Only now does the upstream answer the in-flight request.
+    assert_eq!(gate.arrived(), 1);
+    gate.open();
     let slow = slow.await.unwrap();
     assert_eq!(
         slow.status,
         200,
-        "in-flight request survives: {}",
+        "the in-flight request runs under the policy it started with: {}",
         slow.text()
     );
+    assert!(slow.text().contains("a sluggish answer"), "{}", slow.text());
+    // The same answer to a request admitted under the new policy is refused.
+    let r = gwt::send("POST", &g.url("/v1/chat"), &[ALICE], SLOW.as_bytes()).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(!r.text().contains("a sluggish answer"), "{}", r.text());
 
     // Same connection, new policy: refused before the upstream.
     let hits = up.hits();
@@ -159,7 +178,7 @@ async fn sighup_swaps_the_policy_keeps_connections_and_audits_each_attempt() {
         .filter(|l| !l.contains("policy.reload"))
         .count();
     assert_eq!(lines.len() - requests, 3);
-    assert_eq!(requests, 6, "{lines:#?}");
+    assert_eq!(requests, 7, "{lines:#?}");
 }
 
 fn gwt_sha256(b: &[u8]) -> String {

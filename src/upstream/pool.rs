@@ -13,6 +13,7 @@
 //!   `idle_timeout` is closed instead of reused (pruned whenever a connection is checked
 //!   out or returned on that list, and by [`Pool::prune_idle`], which each serving
 //!   thread runs periodically, so a thread that gets no more traffic still lets go).
+//!   Idle time is read from tokio's clock (the wall clock outside tokio's test clock).
 //! - A request that could not be written on a reused connection (the upstream closed it
 //!   while it sat idle) is sent once more, on a fresh connection. A request that was
 //!   written is never sent twice.
@@ -23,7 +24,7 @@
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -31,6 +32,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
+use tokio::time::Instant;
 use tower_service::Service;
 
 use super::{BoxError, Connector};
@@ -518,16 +520,23 @@ mod tests {
     async fn prune_idle_closes_expired_connections_without_further_traffic() {
         bounded(async {
             let up = upstream(Mode::KeepAlive).await;
-            let p = pool(&up, Duration::from_millis(100));
+            let timeout = Duration::from_secs(4);
+            let p = pool(&up, timeout);
             let r = p.request(post(up.addr, "/a")).await.expect("send");
             assert_eq!(body(r).await, "ok");
             assert_eq!(p.idle_count(), 1);
+            // From here the clock moves only when told to.
+            tokio::time::pause();
             p.prune_idle();
             assert_eq!(p.idle_count(), 1, "not yet past its time");
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            tokio::time::advance(timeout / 2).await;
+            p.prune_idle();
+            assert_eq!(p.idle_count(), 1, "half its time: still kept");
+            tokio::time::advance(timeout / 2 + Duration::from_millis(1)).await;
             p.prune_idle();
             assert_eq!(p.idle_count(), 0, "closed with no request to trigger it");
-            assert_eq!(p.prune_every(), Duration::from_millis(100));
+            tokio::time::resume();
+            assert_eq!(p.prune_every(), Duration::from_secs(1));
         })
         .await;
     }
@@ -616,8 +625,11 @@ mod tests {
             for _ in 0..3 {
                 let r = p.request(post(up.addr, "/x")).await.expect("send");
                 assert_eq!(body(r).await, "ok");
-                // Let the connection task see the upstream's close.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Wait until the connection task has seen the upstream's close, so the
+                // next checkout meets a pooled connection that is closed.
+                while !p.shared.idle().iter().all(|i| i.tx.is_closed()) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
             }
             assert_eq!(up.accepted.load(Ordering::SeqCst), 3);
             assert_eq!(
@@ -633,12 +645,18 @@ mod tests {
     async fn idle_connections_past_their_time_are_not_reused() {
         bounded(async {
             let up = upstream(Mode::KeepAlive).await;
-            let p = pool(&up, Duration::from_millis(50));
+            let timeout = Duration::from_secs(4);
+            let p = pool(&up, timeout);
             assert_eq!(
                 body(p.request(post(up.addr, "/x")).await.expect("send")).await,
                 "ok"
             );
-            tokio::time::sleep(Duration::from_millis(120)).await;
+            assert_eq!(p.idle_count(), 1);
+            // The idle connection's time runs out on tokio's clock, not the wall's.
+            tokio::time::pause();
+            tokio::time::advance(timeout + Duration::from_millis(1)).await;
+            tokio::time::resume();
+            assert_eq!(p.idle_count(), 1, "dropped only when the list is next used");
             assert_eq!(
                 body(p.request(post(up.addr, "/x")).await.expect("send")).await,
                 "ok"

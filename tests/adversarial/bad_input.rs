@@ -7,10 +7,29 @@ use std::time::{Duration, Instant};
 
 use crate::common::{self, CHAT, LIMIT, OK_BODY, OWNER, delta, hits};
 use crate::support::audit_log::{assert_verifies, entries, one_terminal, settle};
-use crate::support::gateway::{Gateway, Reply};
+use crate::support::gateway::{Gate, Gateway, Reply};
 use crate::support::raw::{self, RawConn};
 
 const OWNER_LINE: &str = "x-commit-owner: human:alice\r\n";
+
+/// Reads from `c` until `text` has arrived (at most 5 s): the response is streaming.
+async fn first_event(c: &mut RawConn, text: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(text) {
+        let n = tokio::time::timeout(LIMIT, c.s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {text} within {LIMIT:?}"))
+            .expect("read");
+        assert!(
+            n > 0,
+            "closed before {text}: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+}
 
 fn alive(g: &mut Gateway) {
     assert!(
@@ -440,12 +459,12 @@ async fn trickled_bodies_time_out_with_an_entry_and_never_block_others() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_that_vanish_leave_exactly_one_entry() {
-    let up = common::upstream(|s| match common::path_of(s).as_str() {
-        "/v1/slow" => {
-            let mut r = Reply::json(OK_BODY);
-            r.delay = Duration::from_millis(400);
-            r
-        }
+    // The slow answer and the held stream's late event wait for the test: each client
+    // is gone before its upstream goes on.
+    let (slow_gate, held_gate) = (Gate::new(), Gate::new());
+    let (slow_g, held_g) = (slow_gate.clone(), held_gate.clone());
+    let up = common::upstream(move |s| match common::path_of(s).as_str() {
+        "/v1/slow" => Reply::json(OK_BODY).held(&slow_g),
         "/v1/endless" => {
             let events: Vec<String> = (0..5000).map(|i| delta(&format!("tok{i} "))).collect();
             let mut r = common::sse(&events);
@@ -455,13 +474,12 @@ async fn clients_that_vanish_leave_exactly_one_entry() {
         "/v1/held" => {
             // The first event ends in a word that may be a marker: the gateway holds
             // it until the next event, which comes late.
-            let mut r = common::sse(&[
+            common::sse(&[
                 delta("call the SECRET"),
                 delta("ARY now"),
                 "data: [DONE]\n\n".into(),
-            ]);
-            r.pause = Duration::from_millis(600);
-            r
+            ])
+            .held_after(1, &held_g)
         }
         _ => Reply::json(OK_BODY),
     })
@@ -471,30 +489,36 @@ async fn clients_that_vanish_leave_exactly_one_entry() {
         format!("POST {path} HTTP/1.1\r\nhost: gw\r\n{OWNER_LINE}content-length: {len}\r\n\r\n")
             .into_bytes()
     };
-    // 1. Gone after the head, before any body byte.
+    // 1. Gone after the head, before any body byte. (The head and the end of the
+    // stream arrive in that order whenever the gateway reads them: no wait needed.)
     let mut c = RawConn::connect(&g.addr).await;
     c.send(&head("/v1/chat", 50)).await.expect("send");
-    tokio::time::sleep(Duration::from_millis(50)).await;
     drop(c);
-    // 2. Gone after a whole request, before the (slow) unary answer.
+    // 2. Gone after a whole request, while the upstream holds its unary answer.
     let mut c = RawConn::connect(&g.addr).await;
     let mut req = head("/v1/slow", 2);
     req.extend(b"{}");
     c.send(&req).await.expect("send");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    slow_gate.wait_arrived(1).await;
     drop(c);
-    // 3. Gone in the middle of an endless stream; 4. while an event is held.
-    let mut streams = Vec::new();
-    for path in ["/v1/endless", "/v1/held"] {
-        let mut c = RawConn::connect(&g.addr).await;
-        let mut req = head(path, 2);
-        req.extend(b"{}");
-        c.send(&req).await.expect("send");
-        streams.push(c);
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    drop(streams);
-    // 5. Twenty clients vanish from endless streams at once.
+    slow_gate.open();
+    // 3. Gone in the middle of an endless stream, once its events flow.
+    let mut c = RawConn::connect(&g.addr).await;
+    let mut req = head("/v1/endless", 2);
+    req.extend(b"{}");
+    c.send(&req).await.expect("send");
+    first_event(&mut c, "tok0").await;
+    drop(c);
+    // 4. Gone while an event is held: the gateway has the first event, whose last word
+    // may start a marker, and the upstream holds the next.
+    let mut c = RawConn::connect(&g.addr).await;
+    let mut req = head("/v1/held", 2);
+    req.extend(b"{}");
+    c.send(&req).await.expect("send");
+    held_gate.wait_arrived(1).await;
+    drop(c);
+    held_gate.open();
+    // 5. Twenty clients vanish from endless streams at once, each mid-stream.
     let mut many = Vec::new();
     for _ in 0..20 {
         let mut c = RawConn::connect(&g.addr).await;
@@ -503,7 +527,9 @@ async fn clients_that_vanish_leave_exactly_one_entry() {
         c.send(&req).await.expect("send");
         many.push(c);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    for c in &mut many {
+        first_event(c, "tok0").await;
+    }
     drop(many);
     common::still_serves(&g).await;
     let started = Instant::now();

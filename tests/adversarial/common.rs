@@ -106,6 +106,7 @@ pub fn bytes_reply(content_type: &str, chunks: Vec<Vec<u8>>) -> Reply {
         pause: Duration::from_millis(5),
         hang_up: false,
         delay: Duration::ZERO,
+        hold: None,
     }
 }
 

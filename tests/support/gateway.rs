@@ -26,6 +26,56 @@ pub struct Reply {
     pub hang_up: bool,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// Wait at a gate the test opens: after the head and this many chunks, or before
+    /// anything is sent when it is 0 (see [`Reply::held`], [`Reply::held_after`]).
+    pub hold: Option<(usize, Gate)>,
+}
+
+/// A point where scripted replies wait until the test opens it, and that tells the
+/// test how many replies have reached it. Once open it stays open.
+#[derive(Clone)]
+pub struct Gate {
+    open: Arc<tokio::sync::watch::Sender<bool>>,
+    arrived: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate::new()
+    }
+}
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate {
+            open: Arc::new(tokio::sync::watch::Sender::new(false)),
+            arrived: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
+    /// Lets every waiting reply (and every later one) go on.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+    /// Replies that have reached the gate so far.
+    pub fn arrived(&self) -> usize {
+        *self.arrived.borrow()
+    }
+    /// Waits (at most 20 s, then panics) until `n` replies have reached the gate.
+    pub async fn wait_arrived(&self, n: usize) {
+        let mut rx = self.arrived.subscribe();
+        let reached = tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|a| *a >= n));
+        assert!(
+            matches!(reached.await, Ok(Ok(_))),
+            "{} of {n} replies reached the gate",
+            self.arrived()
+        );
+    }
+    /// Counts this reply as arrived and waits until the gate is open.
+    async fn pass(&self) {
+        self.arrived.send_modify(|a| *a += 1);
+        let mut rx = self.open.subscribe();
+        let _ = rx.wait_for(|o| *o).await;
+    }
 }
 
 impl Reply {
@@ -37,6 +87,7 @@ impl Reply {
             pause: Duration::ZERO,
             hang_up: false,
             delay: Duration::ZERO,
+            hold: None,
         }
     }
     pub fn sse(events: &[&str]) -> Reply {
@@ -47,7 +98,18 @@ impl Reply {
             pause: Duration::from_millis(5),
             hang_up: false,
             delay: Duration::ZERO,
+            hold: None,
         }
+    }
+    /// This reply, held at `gate` before anything is sent.
+    pub fn held(mut self, gate: &Gate) -> Reply {
+        self.hold = Some((0, gate.clone()));
+        self
+    }
+    /// This reply, held at `gate` once its head and first `n` chunks are sent.
+    pub fn held_after(mut self, n: usize, gate: &Gate) -> Reply {
+        self.hold = Some((n, gate.clone()));
+        self
     }
 }
 
@@ -132,6 +194,9 @@ pub async fn upstream(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) ->
                     sn.lock().expect("lock").push(req.clone());
                     let r = reply(&req);
                     tokio::time::sleep(r.delay).await;
+                    if let Some((0, gate)) = &r.hold {
+                        gate.pass().await;
+                    }
                     if r.hang_up {
                         return;
                     }
@@ -144,7 +209,13 @@ pub async fn upstream(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) ->
                     if s.write_all(head.as_bytes()).await.is_err() {
                         return;
                     }
-                    for c in &r.chunks {
+                    for (i, c) in r.chunks.iter().enumerate() {
+                        if let Some((n, gate)) = &r.hold
+                            && *n == i
+                            && i > 0
+                        {
+                            gate.pass().await;
+                        }
                         let mut frame = format!("{:x}\r\n", c.len()).into_bytes();
                         frame.extend_from_slice(c);
                         frame.extend_from_slice(b"\r\n");
@@ -153,6 +224,12 @@ pub async fn upstream(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) ->
                         }
                         let _ = s.flush().await;
                         tokio::time::sleep(r.pause).await;
+                    }
+                    if let Some((n, gate)) = &r.hold
+                        && *n > 0
+                        && *n >= r.chunks.len()
+                    {
+                        gate.pass().await;
                     }
                     if s.write_all(b"0\r\n\r\n").await.is_err() {
                         return;
@@ -173,6 +250,8 @@ pub struct Gateway {
     pub log: PathBuf,
     pub dir: tempfile::TempDir,
     pub stderr: Arc<std::sync::Mutex<String>>,
+    /// The thread copying the gateway's stderr into `stderr`; it ends at end of file.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Gateway {
@@ -208,8 +287,16 @@ impl Gateway {
     }
     /// Sends SIGTERM and waits for exit; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
+        self.terminate();
+        self.wait_exit()
+    }
+    /// Sends SIGTERM and returns at once.
+    pub fn terminate(&self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    }
+    /// Waits (at most 5 s) for the gateway to exit; returns the exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
         for _ in 0..500 {
             if let Ok(Some(s)) = self.child.try_wait() {
                 return s.code();
@@ -217,6 +304,29 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(10));
         }
         None
+    }
+    /// True while the gateway process runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+    /// Waits (at most 5 s, then panics) until the listener refuses connections, which
+    /// it does from the moment a shutdown starts.
+    pub fn wait_refusing(&self) {
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(&self.addr).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{} still accepts connections", self.addr);
+    }
+    /// Everything the gateway wrote to stderr, once it has exited (panics if it runs).
+    pub fn all_stderr(&mut self) -> String {
+        assert!(!self.running(), "the gateway is still running");
+        if let Some(t) = self.stderr_reader.take() {
+            t.join().expect("stderr reader");
+        }
+        self.stderr.lock().expect("lock").clone()
     }
     /// `signet audit verify` on the log; returns (exit code, stdout).
     pub fn verify(&self) -> (Option<i32>, String) {
@@ -261,7 +371,7 @@ pub fn start(upstream_url: &str, env: &[(&str, &str)], config: Option<&str>) -> 
     let stderr = Arc::new(std::sync::Mutex::new(String::new()));
     let err_pipe = child.stderr.take().expect("stderr");
     let sink = stderr.clone();
-    std::thread::spawn(move || {
+    let stderr_reader = std::thread::spawn(move || {
         for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
             sink.lock().expect("lock").push_str(&format!("{line}\n"));
         }
@@ -291,6 +401,7 @@ pub fn start(upstream_url: &str, env: &[(&str, &str)], config: Option<&str>) -> 
         log,
         dir,
         stderr,
+        stderr_reader: Some(stderr_reader),
     }
 }
 
