@@ -66,6 +66,19 @@ pub struct VerifyArgs {
     /// needs --log-key and --tsa-root
     #[arg(long, value_name = "FILE")]
     pub anchors: Option<PathBuf>,
+    /// Accept a log that no signed checkpoint covers (one written before checkpoints
+    /// were turned on); without it, with --log-key, such a log is an integrity failure
+    #[arg(long)]
+    pub allow_no_checkpoints: bool,
+    /// A signed checkpoint kept elsewhere (off the log's volume): the log must be a
+    /// consistent extension of it; needs --log-key
+    #[arg(long, value_name = "FILE", conflicts_with = "checkpoint_state")]
+    pub trusted_checkpoint: Option<PathBuf>,
+    /// The last verified checkpoint, kept off the log's volume by a periodic job: checked
+    /// like --trusted-checkpoint when the file exists, and replaced by the newest
+    /// verified checkpoint after a clean verify (created on the first); needs --log-key
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_state: Option<PathBuf>,
 }
 
 pub fn run(cmd: AuditCmd) -> CmdResult {
@@ -131,9 +144,11 @@ fn run_verify(a: &VerifyArgs) -> CmdResult {
     } else {
         v.print();
     }
-    Ok(if v.is_intact() {
-        exit::OK
-    } else {
-        exit::INTEGRITY
-    })
+    if !v.is_intact() {
+        return Ok(exit::INTEGRITY);
+    }
+    if let (Some(state), Some(note)) = (&a.checkpoint_state, &outcome.newest_covering) {
+        tlog::save_state(state, note)?;
+    }
+    Ok(exit::OK)
 }

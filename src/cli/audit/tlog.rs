@@ -92,6 +92,13 @@ pub struct Plan {
     pub missing_default: Option<PathBuf>,
     /// An anchors file exists but there are no roots to check it with.
     pub anchors_unchecked: Option<PathBuf>,
+    /// `--allow-no-checkpoints`.
+    pub allow_no_checkpoints: bool,
+    /// A checkpoint kept elsewhere that the log must extend: where it came from, and
+    /// its note.
+    pub trusted: Option<(PathBuf, String)>,
+    /// `--checkpoint-state` named a file that does not exist yet (a first run).
+    pub state_first_run: Option<PathBuf>,
 }
 
 /// Resolves the transparency flags (usage errors and unreadable key files first).
@@ -101,6 +108,15 @@ pub fn plan(a: &VerifyArgs) -> Result<Plan, Failure> {
     if log_key.is_none() && (a.checkpoints.is_some() || a.anchors.is_some()) {
         return Err(Failure::usage(
             "--checkpoints and --anchors need --log-key VKEY (see `signet keys vkey`)",
+        ));
+    }
+    if log_key.is_none()
+        && (a.trusted_checkpoint.is_some()
+            || a.checkpoint_state.is_some()
+            || a.allow_no_checkpoints)
+    {
+        return Err(Failure::usage(
+            "--trusted-checkpoint, --checkpoint-state and --allow-no-checkpoints need --log-key VKEY",
         ));
     }
     if a.anchors.is_some() && roots.is_none() {
@@ -115,7 +131,20 @@ pub fn plan(a: &VerifyArgs) -> Result<Plan, Failure> {
         anchors: a.anchors.clone(),
         missing_default: None,
         anchors_unchecked: None,
+        allow_no_checkpoints: a.allow_no_checkpoints,
+        trusted: None,
+        state_first_run: None,
     };
+    if let Some(path) = &a.trusted_checkpoint {
+        p.trusted = Some((path.clone(), read_note(path)?));
+    }
+    if let Some(path) = &a.checkpoint_state {
+        if path.exists() {
+            p.trusted = Some((path.clone(), read_note(path)?));
+        } else {
+            p.state_first_run = Some(path.clone());
+        }
+    }
     if p.log_key.is_some() {
         if p.checkpoints.is_none() {
             let d = SideFile::Checkpoints.of(&a.log);
@@ -137,10 +166,39 @@ pub fn plan(a: &VerifyArgs) -> Result<Plan, Failure> {
     Ok(p)
 }
 
+/// A signed checkpoint note kept in a file of its own (exit 66 when unreadable).
+fn read_note(path: &Path) -> Result<String, Failure> {
+    let bytes = read_small(path, "trusted checkpoint")?;
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::usage(format!("{}: not a signed checkpoint", path.display())))
+}
+
+/// Replaces the state file with `note` (write beside it, fsync, rename, fsync the
+/// directory), so a crash leaves the old or the new checkpoint, never half of one.
+pub fn save_state(path: &Path, note: &str) -> Result<(), Failure> {
+    let cant = |e: std::io::Error| {
+        Failure::new(
+            exit::CANT_CREATE,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    };
+    let tmp = signet_audit::durable::side_path(path, ".tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = signet_audit::durable::create_new(&tmp, 0o644)
+        .map_err(|e| cant(std::io::Error::other(e.to_string())))?;
+    std::io::Write::write_all(&mut f, note.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(cant)?;
+    std::fs::rename(&tmp, path).map_err(cant)?;
+    signet_audit::durable::fsync_dir(path).map_err(cant)
+}
+
 /// The transparency outcome of one verify run.
 pub struct Outcome {
     pub tlog: Option<TlogReport>,
     pub entry_anchors: Option<EntryAnchorReport>,
+    /// The newest valid checkpoint whose root matches the log (for --checkpoint-state).
+    pub newest_covering: Option<String>,
 }
 
 impl Outcome {
@@ -173,9 +231,12 @@ pub fn run(p: &Plan, log: &Path, ring: &KeyRing) -> Result<Outcome, Failure> {
     let mut out = Outcome {
         tlog: None,
         entry_anchors: None,
+        newest_covering: None,
     };
     if let Some(key) = &p.log_key {
-        out.tlog = Some(run_checkpoints(p, key, log)?);
+        let (rep, newest) = run_checkpoints(p, key, log)?;
+        out.tlog = Some(rep);
+        out.newest_covering = newest;
     }
     if let Some(roots) = &p.roots
         && !ring.is_empty()
@@ -187,7 +248,11 @@ pub fn run(p: &Plan, log: &Path, ring: &KeyRing) -> Result<Outcome, Failure> {
     Ok(out)
 }
 
-fn run_checkpoints(p: &Plan, key: &Verifier, log: &Path) -> Result<TlogReport, Failure> {
+fn run_checkpoints(
+    p: &Plan,
+    key: &Verifier,
+    log: &Path,
+) -> Result<(TlogReport, Option<String>), Failure> {
     let mut damaged = None;
     let notes = match &p.checkpoints {
         None => Vec::new(),
@@ -235,15 +300,55 @@ fn run_checkpoints(p: &Plan, key: &Verifier, log: &Path) -> Result<TlogReport, F
         }
     })?;
     if let Some(detail) = damaged {
-        rep.add(TlogBreak {
-            kind: TlogBreakKind::CheckpointSignature,
-            detail,
-            checkpoint: None,
-            size: None,
-            line: None,
-            anchor_line: None,
-            entry_id: None,
-        });
+        rep.add(plain_break(TlogBreakKind::CheckpointSignature, detail));
     }
-    Ok(rep)
+    // A checkpoint kept elsewhere: the log must extend it, whatever the side files say.
+    let mut covered = rep.covered_size.unwrap_or(0);
+    if let Some((path, note)) = &p.trusted {
+        let t = verify_tlog(open_log(log)?, std::slice::from_ref(note), key, None)
+            .map_err(|e| read_failure(log, e))?;
+        for mut b in t.breaks {
+            b.detail = format!("trusted checkpoint {}: {}", path.display(), b.detail);
+            b.checkpoint = None;
+            rep.add(b);
+        }
+        if t.valid_checkpoints == 0 && t.break_count == 0 {
+            rep.add(plain_break(
+                TlogBreakKind::CheckpointSignature,
+                format!("trusted checkpoint {}: not a checkpoint of this log", path.display()),
+            ));
+        }
+        covered = covered.max(t.covered_size.unwrap_or(0));
+    }
+    if rep.log_size > 0 && covered == 0 && !p.allow_no_checkpoints {
+        rep.add(plain_break(
+            TlogBreakKind::Uncovered,
+            format!(
+                "the log has {} entries and no valid signed checkpoint covers any of them (were the checkpoints removed or emptied after the log was cut?); --allow-no-checkpoints accepts a log that never had one",
+                rep.log_size
+            ),
+        ));
+    }
+    let newest = rep
+        .covered_size
+        .and_then(|size| notes.iter().rev().find(|n| note_size(n) == Some(size)))
+        .cloned();
+    Ok((rep, newest))
+}
+
+fn plain_break(kind: TlogBreakKind, detail: String) -> TlogBreak {
+    TlogBreak {
+        kind,
+        detail,
+        checkpoint: None,
+        size: None,
+        line: None,
+        anchor_line: None,
+        entry_id: None,
+    }
+}
+
+/// The tree size a checkpoint note states (its second line).
+fn note_size(note: &str) -> Option<u64> {
+    note.lines().nth(1)?.parse().ok()
 }

@@ -24,6 +24,9 @@ pub enum TlogBreakKind {
     AnchorInvalid,
     /// A checkpoint (or an entry that asked for one) has no anchor.
     AnchorMissing,
+    /// Entries that a log key should cover and no valid checkpoint covers at all (the
+    /// checkpoints removed or emptied, say after the log was cut).
+    Uncovered,
 }
 
 impl TlogBreakKind {
@@ -34,6 +37,7 @@ impl TlogBreakKind {
             TlogBreakKind::CheckpointSignature => "checkpoint_signature",
             TlogBreakKind::AnchorInvalid => "anchor_invalid",
             TlogBreakKind::AnchorMissing => "anchor_missing",
+            TlogBreakKind::Uncovered => "uncovered",
         }
     }
 }
