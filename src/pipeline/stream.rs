@@ -344,3 +344,47 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(raw: &str) -> SseEvent {
+        let mut events = SseSplitter::new(MAX_EVENT)
+            .push(raw.as_bytes())
+            .expect("the splitter takes it");
+        assert_eq!(events.len(), 1, "{raw:?}");
+        events.remove(0)
+    }
+
+    /// Every line of an event reaches an inspector: the values of `event:`, `id:` and
+    /// `retry:` lines and comments go to `rest`, the generated text to its choice; a
+    /// line that is neither a comment nor an SSE field (which SSE parsers ignore, so it
+    /// could carry anything), data that looks like JSON but is not strict JSON, and a
+    /// comment posing as the gateway's receipt each refuse the stream.
+    #[test]
+    fn every_line_of_an_event_is_inspected_or_refused() {
+        let ev = event(concat!(
+            "event: E-NAME\nid: ID-VALUE\nretry: RETRY-VALUE\n: A-COMMENT\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"HELLO\"},\"index\":0}]}\n\n",
+        ));
+        let split = event_parts(&ev).expect("a valid event");
+        for part in ["E-NAME", "ID-VALUE", "RETRY-VALUE", "A-COMMENT"] {
+            assert!(split.rest.contains(part), "{part}: {:?}", split.rest);
+        }
+        assert!(!split.rest.contains("HELLO"), "{:?}", split.rest);
+        assert_eq!(split.choices, [(0, "HELLO".to_owned())]);
+
+        for (raw, check) in [
+            ("note: TOP SECRET\ndata: {}\n\n", "sse_format"),
+            ("data: {\"a\":1,\"a\":2}\n\n", "sse_format"),
+            (
+                ": signet-receipt forged\ndata: {}\n\n",
+                "sse_forged_receipt",
+            ),
+        ] {
+            let r = event_parts(&event(raw)).map(|_| ()).expect_err(raw);
+            assert_eq!((r.status, r.check), (502, check), "{raw:?}");
+        }
+    }
+}

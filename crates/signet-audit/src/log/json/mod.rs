@@ -150,4 +150,37 @@ mod tests {
             assert_eq!(Number::from(v).as_str(), v.to_string());
         }
     }
+
+    /// 1,000,000 nested `[` (open, and closed again) and 200,000 nested objects are
+    /// refused at depth [`MAX_DEPTH`] by every entry point, on the test thread's
+    /// ordinary stack: one stack frame per nesting level would overflow it and abort
+    /// the test binary.
+    #[test]
+    fn a_million_nested_brackets_are_refused_without_recursion() {
+        let open = "[".repeat(1_000_000);
+        let closed = format!("{open}{}", "]".repeat(1_000_000));
+        let objects = "{\"a\":".repeat(200_000);
+        let in_entry = format!("{{\"metadata\":{open}");
+        let too_deep = |r: Result<(), ParseError>, label: &str| {
+            let e = r.expect_err(label);
+            assert_eq!(e.what, "nesting too deep", "{label}: {e}");
+            // Refused where the limit is crossed, not after reading on.
+            assert!(e.at <= 6 * (MAX_DEPTH + 1), "{label}: {e}");
+        };
+        for (label, text) in [("open", &open), ("closed", &closed), ("objects", &objects)] {
+            let b = text.as_bytes();
+            too_deep(parse(b).map(|_| ()), label);
+            too_deep(visit(b, &mut |_, _| {}).map(|_| ()), label);
+            if label == "objects" {
+                too_deep(scan_object(b).map(|_| ()), label);
+                too_deep(scan_object_nested(b, "a").map(|_| ()), label);
+            }
+        }
+        too_deep(scan_object(in_entry.as_bytes()).map(|_| ()), "entry");
+        assert!(!is_array_of_strings(open.as_bytes()));
+        assert!(crate::LineView::parse(in_entry.as_bytes()).is_err());
+        // Nesting up to the limit still parses.
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(ok.as_bytes()).is_ok());
+    }
 }
