@@ -45,8 +45,16 @@ impl Keyed {
 }
 
 /// A gateway with a log key at `log` (or a fresh log), `n` requests, a clean stop.
-async fn traffic(k: &Keyed, log: Option<&Path>, n: usize, extra: &[(&str, &str)]) -> (gwt::Gateway, PathBuf) {
-    let up = gwt::upstream(|_| Reply::json(r#"{"choices":[{"message":{"content":"ok"},"finish_reason":"stop"}]}"#)).await;
+async fn traffic(
+    k: &Keyed,
+    log: Option<&Path>,
+    n: usize,
+    extra: &[(&str, &str)],
+) -> (gwt::Gateway, PathBuf) {
+    let up = gwt::upstream(|_| {
+        Reply::json(r#"{"choices":[{"message":{"content":"ok"},"finish_reason":"stop"}]}"#)
+    })
+    .await;
     let env_owned = k.env();
     let mut env: Vec<(&str, &str)> = env_owned.iter().map(|(a, b)| (*a, b.as_str())).collect();
     let log_s;
@@ -62,7 +70,7 @@ async fn traffic(k: &Keyed, log: Option<&Path>, n: usize, extra: &[(&str, &str)]
     }
     let code = tokio::task::block_in_place(|| g.stop());
     assert_eq!(code, Some(0));
-    let log = g.log.clone();
+    let log = log.map_or_else(|| g.log.clone(), Path::to_path_buf);
     (g, log)
 }
 
@@ -111,7 +119,11 @@ async fn a_cut_log_with_its_checkpoints_emptied_or_removed_fails_verify() {
         }
         let o = verify(&log, &["--log-key", &k.vkey]);
         assert_eq!(o.status.code(), Some(2), "{how}: {}", kinds(&o));
-        assert!(kinds(&o).contains("\"kind\":\"uncovered\""), "{how}: {}", kinds(&o));
+        assert!(
+            kinds(&o).contains("\"kind\":\"uncovered\""),
+            "{how}: {}",
+            kinds(&o)
+        );
         // The operator's explicit acceptance of a log that never had checkpoints.
         let o = verify(&log, &["--log-key", &k.vkey, "--allow-no-checkpoints"]);
         assert_eq!(o.status.code(), Some(0), "{how}: {}", kinds(&o));
@@ -131,15 +143,34 @@ async fn a_trusted_checkpoint_kept_elsewhere_catches_a_cut_and_a_rewrite() {
     std::fs::create_dir(&off_host).unwrap();
     let state = off_host.join("last.checkpoint");
     // First run: no state yet; a clean verify creates it.
-    let o = verify(&log, &["--log-key", &k.vkey, "--checkpoint-state", state.to_str().unwrap()]);
+    let o = verify(
+        &log,
+        &[
+            "--log-key",
+            &k.vkey,
+            "--checkpoint-state",
+            state.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", kinds(&o));
     let saved = std::fs::read_to_string(&state).expect("state written");
     assert_eq!(saved.lines().nth(1), Some("5"), "{saved}");
     // The log grows; the next run checks it extends the saved one and moves it on.
     let (_g2, log) = traffic(&k, Some(&log), 2, &[]).await;
-    let o = verify(&log, &["--log-key", &k.vkey, "--checkpoint-state", state.to_str().unwrap()]);
+    let o = verify(
+        &log,
+        &[
+            "--log-key",
+            &k.vkey,
+            "--checkpoint-state",
+            state.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", kinds(&o));
-    assert_eq!(std::fs::read_to_string(&state).unwrap().lines().nth(1), Some("7"));
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap().lines().nth(1),
+        Some("7")
+    );
     let trusted = off_host.join("kept.checkpoint");
     std::fs::copy(&state, &trusted).unwrap();
     let full = std::fs::read_to_string(&log).unwrap();
@@ -149,13 +180,27 @@ async fn a_trusted_checkpoint_kept_elsewhere_catches_a_cut_and_a_rewrite() {
     cut(&log, 4);
     std::fs::remove_file(side(&log, ".checkpoints")).unwrap();
     for flag in ["--trusted-checkpoint", "--checkpoint-state"] {
-        let path = if flag == "--trusted-checkpoint" { &trusted } else { &state };
+        let path = if flag == "--trusted-checkpoint" {
+            &trusted
+        } else {
+            &state
+        };
         let o = verify(
             &log,
-            &["--log-key", &k.vkey, "--allow-no-checkpoints", flag, path.to_str().unwrap()],
+            &[
+                "--log-key",
+                &k.vkey,
+                "--allow-no-checkpoints",
+                flag,
+                path.to_str().unwrap(),
+            ],
         );
         assert_eq!(o.status.code(), Some(2), "{flag}: {}", kinds(&o));
-        assert!(kinds(&o).contains("\"kind\":\"truncated\""), "{flag}: {}", kinds(&o));
+        assert!(
+            kinds(&o).contains("\"kind\":\"truncated\""),
+            "{flag}: {}",
+            kinds(&o)
+        );
     }
     assert_eq!(
         std::fs::read_to_string(&state).unwrap().lines().nth(1),
@@ -166,10 +211,20 @@ async fn a_trusted_checkpoint_kept_elsewhere_catches_a_cut_and_a_rewrite() {
     // Same length, one entry rewritten: a fork of what was trusted.
     let mut lines: Vec<String> = full.lines().map(str::to_owned).collect();
     lines[2] = lines[2].replace("request completed", "request complete!");
-    std::fs::write(&log, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    std::fs::write(
+        &log,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
     let o = verify(
         &log,
-        &["--log-key", &k.vkey, "--allow-no-checkpoints", "--trusted-checkpoint", trusted.to_str().unwrap()],
+        &[
+            "--log-key",
+            &k.vkey,
+            "--allow-no-checkpoints",
+            "--trusted-checkpoint",
+            trusted.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", kinds(&o));
     assert!(kinds(&o).contains("\"kind\":\"fork\""), "{}", kinds(&o));
@@ -181,13 +236,26 @@ async fn a_trusted_checkpoint_kept_elsewhere_catches_a_cut_and_a_rewrite() {
     let notes = signet_audit::checkpoint_file::read_all(&side(&other_log, ".checkpoints")).unwrap();
     std::fs::write(&foreign, notes.last().unwrap()).unwrap();
     std::fs::write(&log, &full).unwrap();
-    let o = verify(&log, &["--log-key", &k.vkey, "--trusted-checkpoint", foreign.to_str().unwrap()]);
+    let o = verify(
+        &log,
+        &[
+            "--log-key",
+            &k.vkey,
+            "--trusted-checkpoint",
+            foreign.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", kinds(&o));
     assert!(kinds(&o).contains("checkpoint_signature"), "{}", kinds(&o));
     // An unreadable trusted checkpoint is exit 66, not a pass.
     let o = verify(
         &log,
-        &["--log-key", &k.vkey, "--trusted-checkpoint", off_host.join("none").to_str().unwrap()],
+        &[
+            "--log-key",
+            &k.vkey,
+            "--trusted-checkpoint",
+            off_host.join("none").to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(66), "{}", kinds(&o));
 }

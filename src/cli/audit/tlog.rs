@@ -315,7 +315,10 @@ fn run_checkpoints(
         if t.valid_checkpoints == 0 && t.break_count == 0 {
             rep.add(plain_break(
                 TlogBreakKind::CheckpointSignature,
-                format!("trusted checkpoint {}: not a checkpoint of this log", path.display()),
+                format!(
+                    "trusted checkpoint {}: not a checkpoint of this log",
+                    path.display()
+                ),
             ));
         }
         covered = covered.max(t.covered_size.unwrap_or(0));
