@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz smoke test: runs every cargo-fuzz target of crates/signet-audit for FUZZ_SECONDS
-# (default 20) each and fails if any of them finds a crash, a panic or a hang.
+# (default 20) each and fails if any of them finds a crash, a panic or a hang, if the
+# targets do not build, or if there is no target at all (a smoke test of nothing passes
+# nothing).
 #
 # Needs the nightly toolchain (`cargo +nightly`); installs cargo-fuzz if it is missing.
 # The corpus lives in crates/signet-audit/fuzz/corpus/<target> (not committed) and is
@@ -70,8 +72,20 @@ seed() {
 cd "$crate"
 seed
 echo "fuzz-smoke: building targets" >&2
-cargo +nightly fuzz build
-mapfile -t targets < <(cargo +nightly fuzz list)
+if ! cargo +nightly fuzz build; then
+    echo "fuzz-smoke: FAILED: the fuzz targets do not build (cargo +nightly fuzz build, above)" >&2
+    exit 1
+fi
+# Not `mapfile < <(...)`: a failing list must fail the script, not yield no targets.
+if ! listed=$(cargo +nightly fuzz list); then
+    echo "fuzz-smoke: FAILED: cargo +nightly fuzz list failed" >&2
+    exit 1
+fi
+mapfile -t targets < <(printf '%s\n' "$listed" | sed '/^[[:space:]]*$/d')
+if ((${#targets[@]} == 0)); then
+    echo "fuzz-smoke: FAILED: no fuzz target found in $crate/fuzz (cargo fuzz list is empty)" >&2
+    exit 1
+fi
 failed=()
 for t in "${targets[@]}"; do
     echo "fuzz-smoke: $t for ${seconds}s" >&2

@@ -7,7 +7,14 @@
 //! Guarantees:
 //! - `Content-Length` must be digits only (a comma list of identical values, as RFC
 //!   9110 allows, is accepted); a malformed value, copies that disagree, or
-//!   `Content-Length` together with `Transfer-Encoding` (a smuggling vector) is 400.
+//!   `Content-Length` together with `Transfer-Encoding` (a smuggling vector) in the
+//!   head this check is given is 400. Through the server that head never holds both:
+//!   over HTTP/1.1 hyper applies RFC 9112 section 6.3 first (Transfer-Encoding wins,
+//!   `Content-Length` is dropped, the connection is closed after the response), and
+//!   HTTP/2 forbids `Transfer-Encoding`. So a client sending both is not refused: its
+//!   request is framed by the chunks (accepted risk, asserted by
+//!   `adversarial::smuggling::content_length_with_transfer_encoding_is_framed_by_the_chunks_and_closes`);
+//!   the refusal here is defence in depth for any other way a head reaches admission.
 //! - A declared length or a held body above the cap is 413 (check `body_cap`, reason
 //!   as signet: "request body exceeds N bytes").
 //! - It also records the request's declared output budget (`max_tokens`, see

@@ -1,6 +1,7 @@
 //! Off-path commits (issue 5 item 1): every route and every refusal path ends in
 //! exactly one terminal audit entry, and a refused request never reaches the
-//! upstream.
+//! upstream. The one exception is by design and tested as such: a head hyper's parser
+//! rejects (400/431) never becomes a request, so it has no entry, and no forwarding.
 
 use std::time::Duration;
 
@@ -153,6 +154,105 @@ transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
             "regex_content",
         ),
         refused(
+            "truncated JSON under content rules",
+            raw::request(
+                "POST",
+                "/v1/chat",
+                &[owner("human:c4")],
+                br#"{"messages":[{"role":"user","content":"hi"}"#,
+            ),
+            400,
+            "pipeline.admission",
+            "regex_content",
+        ),
+        refused(
+            "trailing bytes after the JSON under content rules",
+            raw::request(
+                "POST",
+                "/v1/chat",
+                &[owner("human:c5")],
+                br#"{"messages":[]} {"messages":[]}"#,
+            ),
+            400,
+            "pipeline.admission",
+            "regex_content",
+        ),
+        refused(
+            "JSON content type, body not JSON, under content rules",
+            raw::request(
+                "POST",
+                "/v1/chat",
+                &[owner("human:c6"), ("content-type", "application/json")],
+                b"messages: hello",
+            ),
+            400,
+            "pipeline.admission",
+            "regex_content",
+        ),
+        refused(
+            "CONNECT",
+            raw::request("CONNECT", "evil.example:443", &[OWNER], b""),
+            405,
+            "pipeline.preflight",
+            "request_method",
+        ),
+        refused(
+            "CONNECT without an owner (preflight runs before admission)",
+            raw::request("CONNECT", "evil.example:443", &[], b""),
+            405,
+            "pipeline.preflight",
+            "request_method",
+        ),
+        refused(
+            "dot segment `..`",
+            raw::request("GET", "/v1/../admin", &[OWNER], b""),
+            400,
+            "pipeline.preflight",
+            "request_path",
+        ),
+        refused(
+            "dot segment `.`",
+            raw::request("GET", "/v1/./chat", &[OWNER], b""),
+            400,
+            "pipeline.preflight",
+            "request_path",
+        ),
+        refused(
+            "dot segment `%2e%2e`",
+            raw::request("POST", "/v1/%2e%2e/admin", &[OWNER], CHAT.as_bytes()),
+            400,
+            "pipeline.preflight",
+            "request_path",
+        ),
+        refused(
+            "dot segment `.%2E` with a query",
+            raw::request("GET", "/v1/.%2E/admin?x=1", &[OWNER], b""),
+            400,
+            "pipeline.preflight",
+            "request_path",
+        ),
+        refused(
+            "dot segment `..%2f` (encoded separator)",
+            raw::request("GET", "/v1/..%2fadmin", &[OWNER], b""),
+            400,
+            "pipeline.preflight",
+            "request_path",
+        ),
+        refused(
+            "dot segment `..%5C` (encoded backslash)",
+            raw::request("GET", "/v1/..%5Cadmin", &[OWNER], b""),
+            400,
+            "pipeline.preflight",
+            "request_path",
+        ),
+        refused(
+            "dot segment in an absolute-form target",
+            raw::request("GET", "http://evil.example/v1/../admin", &[OWNER], b""),
+            400,
+            "pipeline.preflight",
+            "request_path",
+        ),
+        refused(
             "duplicate JSON keys under content rules",
             raw::request(
                 "POST",
@@ -192,6 +292,7 @@ transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
     );
 
     for c in &cases {
+        let before = audit_log::entries(&g).len();
         let r = raw::exchange(&g.addr, &c.req, LIMIT)
             .await
             .unwrap_or_else(|e| panic!("{}: {e:?}", c.label));
@@ -201,19 +302,167 @@ transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
             "{}: receipt",
             c.label
         );
+        // Exactly one entry carries the id the client was given, and it is the only
+        // entry this request added (the entry is committed before the answer is sent).
         let e = one_terminal(&g, &r.correlation_id().expect("correlation id"));
+        assert_eq!(
+            audit_log::entries(&g).len(),
+            before + 1,
+            "{}: entries added",
+            c.label
+        );
         assert_eq!(e.check_name, c.stage, "{}: {}", c.label, e.line);
         assert_eq!(e.check(), Some(c.check), "{}: {}", c.label, e.line);
         assert_eq!(e.decision, "block", "{}", c.label);
         assert_eq!(e.status(), Some(u64::from(c.status)), "{}", c.label);
+        assert_eq!(
+            hits(&up),
+            base_hits,
+            "{}: a refused request reached the upstream",
+            c.label
+        );
     }
-    assert_eq!(
-        hits(&up),
-        base_hits,
-        "a refused request reached the upstream"
-    );
     settle(&g, cases.len() + 2);
     common::still_serves(&g).await;
+    assert_verifies(&g);
+}
+
+/// `request_headers`: the stage that builds the upstream request refuses (400) what
+/// cannot be expressed as one. Header values cannot get there: hyper hands the
+/// pipeline only values `http::HeaderValue` accepts, and the builder re-validates
+/// nothing the client controls (`X-Forwarded-For` is extended only from a value that
+/// is already visible ASCII, the `Host` copied into `Forwarded` is filtered). What can
+/// is the request target: the base path of the upstream URL is prepended, and a
+/// joined URI over `http::Uri`'s limit (65534 bytes) is refused although hyper
+/// accepted the target alone. One entry, nothing forwarded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_cannot_be_rebuilt_for_the_upstream_commits_one_entry() {
+    let up = common::upstream(|_| Reply::json(OK_BODY)).await;
+    let base = format!("/v1/{}", "b".repeat(40_000));
+    let g = crate::support::gateway::start(
+        &format!("{}{base}", up.url()),
+        &[("SIGNET_REQUEST_TIMEOUT_S", "3")],
+        None,
+    );
+    // Within hyper's 64 KiB head and the 65534-byte URI limit alone; over it joined.
+    let long = format!("/v1/chat/{}", "a".repeat(30_000));
+    let r = raw::exchange(
+        &g.addr,
+        &raw::request("POST", &long, &[OWNER], CHAT.as_bytes()),
+        LIMIT,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.header("x-signet-receipt").is_some(), "receipt");
+    let e = one_terminal(&g, &r.correlation_id().expect("id"));
+    assert_eq!(e.check_name, "pipeline.preflight", "{}", e.line);
+    assert_eq!(e.check(), Some("request_headers"), "{}", e.line);
+    assert_eq!(e.decision, "block");
+    assert_eq!(e.status(), Some(400));
+    assert_eq!(e.path(), Some(long.as_str()));
+    assert_eq!(
+        hits(&up),
+        0,
+        "a request that cannot be rebuilt was forwarded"
+    );
+    // The same gateway forwards a short target under the long base: the refusal is
+    // the length, not the base path.
+    let r = raw::exchange(
+        &g.addr,
+        &raw::request("POST", "/chat", &[OWNER], CHAT.as_bytes()),
+        LIMIT,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 200, "{}", r.text());
+    one_terminal(&g, &r.correlation_id().expect("id"));
+    assert_eq!(hits(&up), 1);
+    assert_eq!(common::path_of(&seen(&up)[0]), format!("{base}/chat"));
+    settle(&g, 2);
+    assert_verifies(&g);
+}
+
+/// Rejections by hyper's HTTP/1 parser happen before a request object exists: there is
+/// no owner, no path and no pipeline to commit an entry, so they are unaudited by
+/// design. What must hold: hyper's status, no correlation id, no entry, nothing
+/// forwarded, and the gateway keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn parser_rejections_write_no_entry_and_never_reach_the_upstream() {
+    let up = common::upstream(|_| Reply::json(OK_BODY)).await;
+    let g = common::gateway(&up, &[], None);
+    let head = |lines: &str| {
+        format!(
+            "POST /v1/chat HTTP/1.1\r\nhost: gw\r\nx-commit-owner: human:alice\r\n{lines}content-length: 2\r\n\r\n{{}}"
+        )
+        .into_bytes()
+    };
+    let many = (0..101)
+        .map(|i| format!("x-h{i}: v\r\n"))
+        .collect::<String>();
+    // label, bytes, hyper's status (None: the connection may be reset before the
+    // answer is read, as when the head is larger than the read buffer).
+    let cases: Vec<(&str, Vec<u8>, Option<u16>)> = vec![
+        ("101 headers", head(&many), Some(431)),
+        (
+            "70 KB header value",
+            head(&format!("x-pad: {}\r\n", "a".repeat(70 * 1024))),
+            None,
+        ),
+        (
+            "request line with extra words",
+            b"POST /v1/chat HTTP/1.1 extra\r\nhost: gw\r\ncontent-length: 2\r\n\r\n{}".to_vec(),
+            Some(400),
+        ),
+        (
+            "no HTTP version",
+            b"GET /v1/chat\r\nhost: gw\r\n\r\n".to_vec(),
+            Some(400),
+        ),
+        (
+            "space before the colon",
+            head("x-commit-owner : human:eve\r\n"),
+            Some(400),
+        ),
+        (
+            "control byte in a header value",
+            head("x-a: b\x01c\r\n"),
+            Some(400),
+        ),
+        (
+            "two different Content-Lengths",
+            head("content-length: 3\r\n"),
+            Some(400),
+        ),
+        (
+            "Transfer-Encoding not ending in chunked",
+            head("transfer-encoding: chunked, identity\r\n"),
+            Some(400),
+        ),
+    ];
+    for (label, bytes, want) in &cases {
+        match raw::exchange(&g.addr, bytes, LIMIT).await {
+            Ok(r) => {
+                match want {
+                    Some(s) => assert_eq!(r.status, *s, "{label}: {}", r.text()),
+                    None => assert_eq!(r.status, 431, "{label}: {}", r.text()),
+                }
+                assert!(
+                    r.correlation_id().is_none() && r.header("x-signet-receipt").is_none(),
+                    "{label}: a parser rejection carries an audit id: {:?}",
+                    r.headers
+                );
+            }
+            Err(raw::RawEnd::Closed) if want.is_none() => {}
+            Err(e) => panic!("{label}: {e:?}"),
+        }
+    }
+    // A sentinel request after all of them: its entry is the first and only one, so
+    // none of the rejections committed anything before it.
+    let id = common::still_serves(&g).await;
+    let all = settle(&g, 1);
+    assert_eq!(all[0].entry_id, id, "a parser rejection wrote an entry");
+    assert_eq!(hits(&up), 0, "a parser rejection reached the upstream");
     assert_verifies(&g);
 }
 
