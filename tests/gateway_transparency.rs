@@ -582,6 +582,7 @@ async fn a_tsa_lying_with_well_formed_tokens_gets_nothing_stored() {
                 pause: Duration::ZERO,
                 hang_up: false,
                 delay: Duration::ZERO,
+                hold: None,
             }
         })
         .await;
