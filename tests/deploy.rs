@@ -419,6 +419,11 @@ async fn systemd_command_lines_run_with_the_real_binary() {
             "/etc/signet/log.vkey".to_owned(),
             path_str(&m.path("log.vkey")),
         ),
+        // The verify job's own state directory (before the log's, a prefix of it).
+        (
+            "/var/lib/signet-verify".to_owned(),
+            path_str(&m.path("verify-state")),
+        ),
         ("/var/lib/signet".to_owned(), path_str(&m.state())),
         ("%d".to_owned(), path_str(&creds)),
         ("%H".to_owned(), "testhost".to_owned()),
@@ -499,7 +504,39 @@ async fn systemd_command_lines_run_with_the_real_binary() {
     let vargv = unit_argv(&v[0], &table);
     assert_eq!(unit_values(&verify, "Type"), ["oneshot"]);
     assert!(unit_values(&verify, "ReadWritePaths").is_empty());
+    // It keeps the last verified checkpoint in its own state directory, not the log's.
+    assert_eq!(unit_values(&verify, "StateDirectory"), ["signet-verify"]);
+    let state = m.path("verify-state");
+    std::fs::create_dir_all(&state).unwrap();
     assert_verify_passes(&vargv, &unit_env(&verify, &table));
+    let kept = std::fs::read_to_string(state.join("last.checkpoint")).expect("checkpoint kept");
+    assert!(
+        kept.lines()
+            .nth(1)
+            .is_some_and(|n| n.parse::<u64>().unwrap() >= 1),
+        "{kept}"
+    );
+    // A second run checks the log extends the kept checkpoint; cutting the log and
+    // emptying its checkpoints is then caught even though what is left looks whole.
+    assert_verify_passes(&vargv, &unit_env(&verify, &table));
+    let full = read(&log);
+    let cps = format!("{}.checkpoints", log.display());
+    let saved_cps = std::fs::read(&cps).unwrap();
+    std::fs::write(
+        &log,
+        full.lines()
+            .next()
+            .map(|l| format!("{l}\n"))
+            .unwrap_or_default(),
+    )
+    .unwrap();
+    std::fs::write(&cps, b"").unwrap();
+    let o = run(Command::new(bin())
+        .args(&vargv[1..])
+        .envs(unit_env(&verify, &table)));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    std::fs::write(&log, &full).unwrap();
+    std::fs::write(&cps, saved_cps).unwrap();
     // ... and fails loudly (non-zero, so the unit fails) once the log is changed.
     let t = read(&log).replacen("human:alice", "human:mallory", 1);
     std::fs::write(&log, t).unwrap();
