@@ -9,7 +9,9 @@
 //! - Any journal failure marks the committer unhealthy: the pipeline then answers 503
 //!   and forwards nothing (fail closed); `/readyz` reports it. At most once a second a
 //!   request probes the journal by committing a `journal.recovery` entry (which counts
-//!   the requests refused meanwhile); once that entry is durable, traffic resumes.
+//!   the requests refused meanwhile) as the writer's recovery probe, the only
+//!   submission that makes the writer reopen a failed log; once that entry is durable,
+//!   traffic resumes.
 //! - A full queue is refused at once (`Busy`), never waited on, so overload turns into
 //!   503s instead of unbounded memory.
 
@@ -96,7 +98,7 @@ impl Committer {
             .insert("event".into(), "journal_available".into());
         d.metadata
             .insert("refused_while_unavailable".into(), refused.into());
-        match self.commit(d).await {
+        match self.submit(d, true).await {
             Ok(_) => {
                 tracing::warn!(refused, "audit journal is writable again; resuming");
                 true
@@ -119,13 +121,20 @@ impl Committer {
 
     /// Writes `draft` durably and signs its receipt.
     pub async fn commit(&self, draft: EntryDraft) -> Result<CommitReceipt, CommitError> {
+        self.submit(draft, false).await
+    }
+
+    /// [`Committer::commit`]; a `probe` may make the writer reopen a failed journal.
+    async fn submit(&self, draft: EntryDraft, probe: bool) -> Result<CommitReceipt, CommitError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let submitted = self.handle.try_submit(
-            draft,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
+        let done: signet_audit::journal::writer::Completion = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        let submitted = if probe {
+            self.handle.try_submit_recovery(draft, done)
+        } else {
+            self.handle.try_submit(draft, done)
+        };
         match submitted {
             Ok(()) => {}
             Err(SubmitError::Full(_)) => return Err(CommitError::Busy),
