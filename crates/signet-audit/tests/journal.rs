@@ -181,31 +181,63 @@ fn refuses_to_chain_onto_a_forged_or_broken_tail() {
     ));
 }
 
+/// Four journals in multi-process mode on one file, started together behind a barrier:
+/// one intact chain holding every entry, and the writers' entries interleave (a round
+/// in which the scheduler happened to run them one after another is repeated, at most
+/// five times).
 #[test]
 fn multi_process_mode_interleaves_into_one_chain() {
+    const WRITERS: usize = 4;
+    const COUNT: usize = 50;
     let dir = tempfile::tempdir().expect("tmp");
     let p = dir.path().join("a.jsonl");
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let p = p.clone();
-            std::thread::spawn(move || {
-                let opts = JournalOptions {
-                    sharing: Sharing::MultiProcess,
-                    ..JournalOptions::default()
-                };
-                let mut j = Journal::open(&p, key(), opts).expect("open");
-                for i in 0..50 {
-                    j.append(note(&format!("{t}-{i}"))).expect("append");
-                }
+    let mut writer_of = std::collections::HashMap::new();
+    let mut interleaved = false;
+    let mut rounds = 0;
+    while !interleaved && rounds < 5 {
+        let start = Arc::new(std::sync::Barrier::new(WRITERS));
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|t| {
+                let p = p.clone();
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    let opts = JournalOptions {
+                        sharing: Sharing::MultiProcess,
+                        ..JournalOptions::default()
+                    };
+                    let mut j = Journal::open(&p, key(), opts).expect("open");
+                    start.wait();
+                    (0..COUNT)
+                        .map(|i| j.append(note(&format!("{t}-{i}"))).expect("append"))
+                        .map(|c| c.entry_id)
+                        .collect::<Vec<_>>()
+                })
             })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("join");
+            .collect();
+        for (t, h) in threads.into_iter().enumerate() {
+            for id in h.join().expect("join") {
+                writer_of.insert(id, (rounds, t));
+            }
+        }
+        let text = std::fs::read_to_string(&p).expect("read");
+        let order: Vec<usize> = text
+            .lines()
+            .map(|l| {
+                let v = signet_audit::line::LineView::parse(l.as_bytes()).expect("entry");
+                writer_of[&v.entry_id]
+            })
+            .filter(|&(r, _)| r == rounds)
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(order.len(), WRITERS * COUNT);
+        interleaved = 1 + order.windows(2).filter(|w| w[0] != w[1]).count() > WRITERS;
+        rounds += 1;
     }
+    assert!(interleaved, "{rounds} rounds never interleaved");
+    let n = rounds * WRITERS * COUNT;
     let r = check(&p);
     assert!(r.is_intact(), "{:?}", r.breaks);
-    assert_eq!((r.entries, r.last_seq), (200, Some(199)));
+    assert_eq!((r.entries, r.last_seq), (n as u64, Some(n as u64 - 1)));
 }
 
 #[test]
