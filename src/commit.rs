@@ -9,7 +9,9 @@
 //! - Any journal failure marks the committer unhealthy: the pipeline then answers 503
 //!   and forwards nothing (fail closed); `/readyz` reports it. At most once a second a
 //!   request probes the journal by committing a `journal.recovery` entry (which counts
-//!   the requests refused meanwhile); once that entry is durable, traffic resumes.
+//!   the requests refused meanwhile) as the writer's recovery probe, the only
+//!   submission that makes the writer reopen a failed log; once that entry is durable,
+//!   traffic resumes.
 //! - A full queue is refused at once (`Busy`), never waited on, so overload turns into
 //!   503s instead of unbounded memory.
 //! - The entry of a request that reached the upstream but could not be committed is
@@ -146,7 +148,9 @@ impl Committer {
         let drafts: Vec<EntryDraft> = drafts.collect();
         let mut waiting = Vec::with_capacity(drafts.len());
         for d in &drafts {
-            match self.submit(d.clone()) {
+            // All as recovery probes: after a failure the writer reopens the log for
+            // them and writes them, in this order, before any ordinary entry.
+            match self.submit(d.clone(), true) {
                 Ok(rx) => waiting.push(rx),
                 Err(_) => break,
             }
@@ -218,22 +222,26 @@ impl Committer {
 
     /// Writes `draft` durably and signs its receipt.
     pub async fn commit(&self, draft: EntryDraft) -> Result<CommitReceipt, CommitError> {
-        let rx = self.submit(draft)?;
+        let rx = self.submit(draft, false)?;
         self.settle(rx).await
     }
 
-    /// Hands `draft` to the writer's queue (never waits).
+    /// Hands `draft` to the writer's queue (never waits); a `probe` may make the
+    /// writer reopen a failed journal (the only way it does).
     fn submit(
         &self,
         draft: EntryDraft,
+        probe: bool,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Committed, JournalError>>, CommitError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let submitted = self.handle.try_submit(
-            draft,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
+        let done: signet_audit::journal::writer::Completion = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        let submitted = if probe {
+            self.handle.try_submit_recovery(draft, done)
+        } else {
+            self.handle.try_submit(draft, done)
+        };
         match submitted {
             Ok(()) => Ok(rx),
             Err(SubmitError::Full(_)) => Err(CommitError::Busy),

@@ -297,38 +297,113 @@ fn show_tail_count() {
     assert_eq!(count("total"), 110);
 }
 
-#[test]
-fn concurrent_append_processes_make_one_chain() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let log = dir.path().join("audit.jsonl");
-    let children: Vec<_> = (0..4)
-        .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_signet"))
-                .args([
-                    "audit",
-                    "append",
-                    path_str(&log),
-                    "--reason",
-                    &format!("proc {i}"),
-                    "--count",
-                    "25",
-                ])
+/// One round of [`concurrent_append_processes_make_one_chain`]: `workers`
+/// processes, each appending `count` entries (one locked, fsync'd write each), all
+/// spawned before any is let go or waited for. Each waits in `read` on its stdin (a
+/// barrier the test opens by closing them all) and then execs `signet audit append`.
+/// Returns each process's acknowledged `(seq, entry_id)`s.
+fn append_round(log: &Path, round: usize, workers: usize, count: usize) -> Vec<Vec<(u64, String)>> {
+    use std::process::Stdio;
+    let mut children: Vec<_> = (0..workers)
+        .map(|w| {
+            Command::new("sh")
+                .args(["-c", "read _ ; exec \"$0\" \"$@\""])
+                .arg(env!("CARGO_BIN_EXE_signet"))
+                .args(["audit", "append", path_str(log), "--reason"])
+                .arg(format!("round {round} proc {w}"))
+                .args(["--count", &count.to_string()])
+                .env_remove("SIGNET_HMAC_SECRET_FILE")
+                .env_remove("SIGNET_HMAC_KEY_ID")
+                .env_remove("SIGNET_AUDIT_LOG_PATH")
                 .env("SIGNET_HMAC_SECRET", SECRET)
-                .output()
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
         })
         .collect();
-    let mut acked = 0;
-    for c in children {
-        let o = c.expect("run");
-        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
-        acked += text(&o).0.lines().count();
+    // Every process exists; now let them all go at once.
+    for c in &mut children {
+        drop(c.stdin.take());
     }
-    assert_eq!(acked, 100);
+    children
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().expect("wait");
+            assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+            let acks: Vec<(u64, String)> = text(&o)
+                .0
+                .lines()
+                .map(|l| {
+                    let (seq, id) = l.split_once(' ').expect("<seq> <entry_id>");
+                    (seq.parse().expect("seq"), id.to_owned())
+                })
+                .collect();
+            assert_eq!(acks.len(), count, "{:?}", text(&o));
+            acks
+        })
+        .collect()
+}
+
+/// Several `signet audit append` processes at once, under the multi-process lock:
+/// all are started before any is waited for, their entries interleave (some process's
+/// entries are not one contiguous run), every acknowledged entry is in the log at its
+/// acknowledged `_seq`, and the log verifies as one chain.
+#[test]
+fn concurrent_append_processes_make_one_chain() {
+    const WORKERS: usize = 4;
+    const COUNT: usize = 100;
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("audit.jsonl");
+    // Interleaving depends on the scheduler: a round in which the processes happened
+    // to run one after another is repeated, a few times at most. Processes run in
+    // sequence (spawned and waited one by one) never interleave.
+    let mut owner: std::collections::HashMap<String, (usize, usize, u64)> =
+        std::collections::HashMap::new();
+    let mut interleaved = false;
+    let mut rounds = 0;
+    while !interleaved && rounds < 5 {
+        let acks = append_round(&log, rounds, WORKERS, COUNT);
+        for (w, a) in acks.into_iter().enumerate() {
+            for (seq, id) in a {
+                assert!(
+                    owner.insert(id, (rounds, w, seq)).is_none(),
+                    "ids are unique"
+                );
+            }
+        }
+        let text = std::fs::read_to_string(&log).expect("read");
+        let mut order = Vec::new();
+        for l in text.lines() {
+            let v = signet_audit::line::LineView::parse(l.as_bytes()).expect("entry");
+            let &(round, w, seq) = owner
+                .get(&v.entry_id)
+                .expect("every entry was acknowledged");
+            assert_eq!(v.seq, Some(seq), "entry at its acknowledged _seq");
+            if round == rounds {
+                order.push(w);
+            }
+        }
+        assert_eq!(order.len(), WORKERS * COUNT);
+        // WORKERS runs means each process's entries were contiguous: no interleaving.
+        let runs = 1 + order.windows(2).filter(|p| p[0] != p[1]).count();
+        interleaved = runs > WORKERS;
+        eprintln!("round {rounds}: {WORKERS} processes, {runs} runs in log order");
+        rounds += 1;
+    }
+    assert!(
+        interleaved,
+        "{rounds} rounds of {WORKERS} concurrent processes never interleaved"
+    );
+    let total = owner.len();
+    assert_eq!(total, rounds * WORKERS * COUNT);
     let o = signet(&["audit", "verify", "--json", path_str(&log)], Some(SECRET));
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(
-        out.contains("\"entries\":100") && out.contains("\"last_seq\":99"),
+        out.contains(&format!("\"entries\":{total}"))
+            && out.contains(&format!("\"last_seq\":{}", total - 1)),
         "{out}"
     );
     let mode = std::os::unix::fs::PermissionsExt::mode(

@@ -5,6 +5,11 @@
 //! The child is this test binary re-executed with `SIGNET_CRASH_CHILD` set, running
 //! `crash_child`, which appends from several threads through the group-commit writer
 //! and prints `ACK <entry_id>` only from the completion callback.
+//!
+//! What this does not prove: that an entry is acknowledged only after its `fdatasync`.
+//! A killed process leaves its written pages in the OS cache, so an entry acknowledged
+//! after `write` but before the sync would survive here too. That property is
+//! `journal::no_completion_runs_before_its_batch_fdatasync_returns`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
 

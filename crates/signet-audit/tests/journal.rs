@@ -1,13 +1,18 @@
 //! Journal behaviour on real files: creation, refusal, locking, torn tails, files
-//! changed under the writer, multi-process appends.
+//! changed under the writer, multi-process appends, and (through the `fsync_hook` test
+//! seam) acknowledgement only after `fdatasync` and fail-closed on an fsync error.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // tests fail by panicking
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
-use signet_audit::journal::{Journal, JournalError, JournalOptions, Sharing};
+use signet_audit::journal::writer::{Completion, JournalWriter, WriterOptions};
+use signet_audit::journal::{FsyncHook, Journal, JournalError, JournalOptions, Sharing};
 use signet_audit::key::{HmacKey, KeyRing};
 use signet_audit::verify::{Report, verify};
 use signet_audit::{Decision, EntryDraft};
@@ -176,31 +181,63 @@ fn refuses_to_chain_onto_a_forged_or_broken_tail() {
     ));
 }
 
+/// Four journals in multi-process mode on one file, started together behind a barrier:
+/// one intact chain holding every entry, and the writers' entries interleave (a round
+/// in which the scheduler happened to run them one after another is repeated, at most
+/// five times).
 #[test]
 fn multi_process_mode_interleaves_into_one_chain() {
+    const WRITERS: usize = 4;
+    const COUNT: usize = 50;
     let dir = tempfile::tempdir().expect("tmp");
     let p = dir.path().join("a.jsonl");
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let p = p.clone();
-            std::thread::spawn(move || {
-                let opts = JournalOptions {
-                    sharing: Sharing::MultiProcess,
-                    ..JournalOptions::default()
-                };
-                let mut j = Journal::open(&p, key(), opts).expect("open");
-                for i in 0..50 {
-                    j.append(note(&format!("{t}-{i}"))).expect("append");
-                }
+    let mut writer_of = std::collections::HashMap::new();
+    let mut interleaved = false;
+    let mut rounds = 0;
+    while !interleaved && rounds < 5 {
+        let start = Arc::new(std::sync::Barrier::new(WRITERS));
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|t| {
+                let p = p.clone();
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    let opts = JournalOptions {
+                        sharing: Sharing::MultiProcess,
+                        ..JournalOptions::default()
+                    };
+                    let mut j = Journal::open(&p, key(), opts).expect("open");
+                    start.wait();
+                    (0..COUNT)
+                        .map(|i| j.append(note(&format!("{t}-{i}"))).expect("append"))
+                        .map(|c| c.entry_id)
+                        .collect::<Vec<_>>()
+                })
             })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("join");
+            .collect();
+        for (t, h) in threads.into_iter().enumerate() {
+            for id in h.join().expect("join") {
+                writer_of.insert(id, (rounds, t));
+            }
+        }
+        let text = std::fs::read_to_string(&p).expect("read");
+        let order: Vec<usize> = text
+            .lines()
+            .map(|l| {
+                let v = signet_audit::line::LineView::parse(l.as_bytes()).expect("entry");
+                writer_of[&v.entry_id]
+            })
+            .filter(|&(r, _)| r == rounds)
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(order.len(), WRITERS * COUNT);
+        interleaved = 1 + order.windows(2).filter(|w| w[0] != w[1]).count() > WRITERS;
+        rounds += 1;
     }
+    assert!(interleaved, "{rounds} rounds never interleaved");
+    let n = rounds * WRITERS * COUNT;
     let r = check(&p);
     assert!(r.is_intact(), "{:?}", r.breaks);
-    assert_eq!((r.entries, r.last_seq), (200, Some(199)));
+    assert_eq!((r.entries, r.last_seq), (n as u64, Some(n as u64 - 1)));
 }
 
 #[test]
@@ -224,4 +261,213 @@ fn clock_going_backwards_keeps_seq_contiguous_and_is_reported_not_fatal() {
         .map(|w| w.line)
         .collect();
     assert_eq!(warned, vec![2, 3]);
+}
+
+/// What the scripted `fdatasync` of [`scripted_sync`] does once the test lets it go.
+#[derive(Clone, Copy, Debug)]
+enum Sync {
+    /// Calls the real `fdatasync`.
+    Real,
+    /// Fails as a disk would, with EIO, without syncing.
+    Eio,
+}
+
+/// What the test sees, in the order it happened: a batch's sync was entered (and now
+/// waits for the test), or a completion ran: (index, outcome, syncs returned by then).
+#[derive(Debug)]
+enum Event {
+    SyncEntered,
+    Done(usize, Result<u64, JournalError>, u64),
+}
+
+/// An `fsync_hook` that, for each batch, reports [`Event::SyncEntered`] and then waits
+/// for the test to say how it ends; `returned` counts syncs that returned.
+struct Scripted {
+    events: mpsc::Receiver<Event>,
+    tx: mpsc::Sender<Event>,
+    go: mpsc::Sender<Sync>,
+    returned: Arc<AtomicU64>,
+    opts: JournalOptions,
+}
+
+/// Bounds a wait that should end at once; only reached if the property is broken.
+const STUCK: Duration = Duration::from_secs(60);
+
+impl Scripted {
+    fn new() -> Scripted {
+        let (tx, events) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel::<Sync>();
+        let go_rx = Mutex::new(go_rx);
+        let returned = Arc::new(AtomicU64::new(0));
+        let count = returned.clone();
+        let entered = tx.clone();
+        let hook = FsyncHook(Arc::new(move |f: &std::fs::File| {
+            entered.send(Event::SyncEntered).expect("test is listening");
+            let how = go_rx.lock().expect("lock").recv().expect("test decides");
+            let r = match how {
+                Sync::Real => f.sync_data(),
+                Sync::Eio => Err(std::io::Error::from_raw_os_error(5)),
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            r
+        }));
+        Scripted {
+            events,
+            tx,
+            go,
+            returned,
+            opts: JournalOptions {
+                fsync_hook: Some(hook),
+                ..JournalOptions::default()
+            },
+        }
+    }
+
+    /// A completion that reports [`Event::Done`] for draft `i`.
+    fn report(&self, i: usize) -> Completion {
+        let tx = self.tx.clone();
+        let returned = self.returned.clone();
+        Box::new(move |r| {
+            let seen = returned.load(Ordering::SeqCst);
+            let _ = tx.send(Event::Done(i, r.map(|c| c.seq), seen));
+        })
+    }
+
+    fn next(&self) -> Event {
+        self.events
+            .recv_timeout(STUCK)
+            .expect("the writer is stuck")
+    }
+
+    /// The next event must be a batch's sync starting (no completion before it).
+    fn sync_entered(&self) {
+        match self.next() {
+            Event::SyncEntered => {}
+            e => panic!("expected the batch's sync, got {e:?}"),
+        }
+    }
+
+    /// The next event must be a completion.
+    fn done(&self) -> (usize, Result<u64, JournalError>, u64) {
+        match self.next() {
+            Event::Done(i, r, seen) => (i, r, seen),
+            Event::SyncEntered => panic!("a sync started where a completion was due"),
+        }
+    }
+
+    /// Nothing happened that was not yet looked at.
+    fn quiet(&self, what: &str) {
+        if let Ok(e) = self.events.try_recv() {
+            panic!("{what}: {e:?}");
+        }
+    }
+}
+
+/// No completion (the receipt's release) runs before its batch's `fdatasync` has
+/// returned: with the sync held back, nothing of the batch completes; released, all
+/// of it completes `Ok`, after the sync.
+#[test]
+fn no_completion_runs_before_its_batch_fdatasync_returns() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("a.jsonl");
+    let s = Scripted::new();
+    let j = Journal::open(&p, key(), s.opts.clone()).expect("open");
+    let w = JournalWriter::spawn(j, WriterOptions::default()).expect("spawn");
+    let h = w.handle();
+
+    // Entry 0 alone in the first batch; its sync is held.
+    h.submit(note("0"), s.report(0)).expect("submit");
+    s.sync_entered();
+    // 20 more queue up behind it: the next batch.
+    for i in 1..=20 {
+        h.submit(note(&i.to_string()), s.report(i)).expect("submit");
+    }
+    s.quiet("nothing is durable yet");
+    s.go.send(Sync::Real).expect("release");
+    assert_eq!(s.done(), (0, Ok(0), 1), "entry 0 completes after its sync");
+
+    // The second batch holds all 20, and none completes while its sync is held.
+    s.sync_entered();
+    s.quiet("a completion ran while its fdatasync was blocked");
+    assert_eq!(s.returned.load(Ordering::SeqCst), 1);
+    s.go.send(Sync::Real).expect("release");
+    let mut done: Vec<_> = (0..20).map(|_| s.done()).collect();
+    done.sort_by_key(|o| o.0);
+    for (k, (i, r, seen)) in done.into_iter().enumerate() {
+        assert_eq!(i, k + 1);
+        assert_eq!(r, Ok(i as u64), "entry {i}");
+        assert_eq!(
+            seen, 2,
+            "entry {i} completed before its batch's sync returned"
+        );
+    }
+    s.quiet("one sync for the 20");
+    drop(h);
+    drop(w.shutdown());
+    let r = check(&p);
+    assert!(r.is_intact(), "{:?}", r.breaks);
+    assert_eq!(r.entries, 21);
+}
+
+/// An `fdatasync` that fails (EIO) fails every entry of its batch and poisons the
+/// writer: later drafts fail without touching the file, until a recovery probe
+/// reopens the log; the probe is then the next entry of one intact chain.
+#[test]
+fn fsync_error_fails_the_batch_and_poisons_until_a_recovery_probe() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("a.jsonl");
+    let s = Scripted::new();
+    let j = Journal::open(&p, key(), s.opts.clone()).expect("open");
+    let w = JournalWriter::spawn(j, WriterOptions::default()).expect("spawn");
+    let h = w.handle();
+
+    h.submit(note("0"), s.report(0)).expect("submit");
+    s.sync_entered();
+    for i in 1..=10 {
+        h.submit(note(&i.to_string()), s.report(i)).expect("submit");
+    }
+    s.go.send(Sync::Real).expect("release");
+    assert_eq!(s.done().1, Ok(0));
+
+    // The batch of 10: its fdatasync fails.
+    s.sync_entered();
+    s.go.send(Sync::Eio).expect("fail it");
+    for _ in 1..=10 {
+        match s.done() {
+            (i, Err(JournalError::Io { op, message, .. }), _) => {
+                assert_eq!(op, "fsync audit log", "entry {i}");
+                assert!(message.contains("os error 5"), "entry {i}: {message}");
+            }
+            other => panic!("an entry of the failed batch: {other:?}"),
+        }
+    }
+    let len = std::fs::metadata(&p).expect("meta").len();
+
+    // Poisoned: ordinary drafts fail, and nothing reaches the file or its sync.
+    for i in 11..16 {
+        h.submit(note(&format!("later {i}")), s.report(i))
+            .expect("submit");
+        assert_eq!(s.done(), (i, Err(JournalError::Poisoned), 2), "draft {i}");
+    }
+    s.quiet("nothing happens while poisoned");
+    assert_eq!(std::fs::metadata(&p).expect("meta").len(), len);
+
+    // The one way back: a recovery probe reopens the log and is its next entry.
+    let probe = EntryDraft::new("journal.recovery", Decision::Escalate, "probe");
+    h.try_submit_recovery(probe, s.report(99))
+        .expect("submit probe");
+    s.sync_entered();
+    s.go.send(Sync::Real).expect("release");
+    // The failed batch's lines were written before their sync failed: they are in the
+    // file (never acknowledged), and the chain continues after them.
+    assert_eq!(s.done(), (99, Ok(11), 3));
+    h.submit(note("after"), s.report(100)).expect("submit");
+    s.sync_entered();
+    s.go.send(Sync::Real).expect("release");
+    assert_eq!(s.done(), (100, Ok(12), 4), "healthy again");
+    drop(h);
+    drop(w.shutdown());
+    let r = check(&p);
+    assert!(r.is_intact(), "{:?}", r.breaks);
+    assert_eq!((r.entries, r.last_seq), (13, Some(12)));
 }

@@ -6,7 +6,11 @@
 //! - Lines of one batch are written with one `write` and one fsync (group commit, see
 //!   [`writer`]); `_seq` is contiguous and every line links to the previous `hmac`.
 //! - Any write or fsync error poisons the journal: every later append fails, so nothing
-//!   is ever chained past a possibly torn tail. Reopening recovers.
+//!   is ever chained past a possibly torn tail. Only [`Journal::open`] recovers (the
+//!   group-commit writer reopens only for a recovery probe, see [`writer`]).
+//! - [`JournalOptions::fsync_hook`] is a test seam that replaces the per-batch
+//!   `fdatasync` (to block it or fail it); unset, the batch calls `File::sync_data`
+//!   directly, and the seam costs one `Option` check per batch.
 //! - On open, and under the lock before every append in multi-process mode, a torn last
 //!   line is moved aside (never silently deleted) and recorded as a `journal.recovery`
 //!   entry in the chain.
@@ -51,6 +55,27 @@ pub struct JournalOptions {
     pub lock_timeout: std::time::Duration,
     /// Merkle tree and signed checkpoints beside the log (single-writer mode only).
     pub transparency: Option<TransparencyOptions>,
+    /// Test seam, never set in production: called with the log file in place of each
+    /// batch's `fdatasync`, so tests can hold a sync back or make it fail.
+    #[doc(hidden)]
+    pub fsync_hook: Option<FsyncHook>,
+}
+
+/// Replaces a batch's `fdatasync` ([`JournalOptions::fsync_hook`], a test seam): gets
+/// the log file, returns what the sync returned. A hook that wants the data durable
+/// calls `file.sync_data()` itself.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct FsyncHook(pub Arc<SyncFn>);
+
+/// The function behind an [`FsyncHook`].
+#[doc(hidden)]
+pub type SyncFn = dyn Fn(&File) -> std::io::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for FsyncHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FsyncHook")
+    }
 }
 
 impl Default for JournalOptions {
@@ -60,6 +85,7 @@ impl Default for JournalOptions {
             sharing: Sharing::SingleWriter,
             lock_timeout: std::time::Duration::from_secs(10),
             transparency: None,
+            fsync_hook: None,
         }
     }
 }
@@ -223,8 +249,8 @@ impl Journal {
         &self.path
     }
 
-    /// True after a write or fsync failure (or the file vanished): every append fails
-    /// until the journal is reopened.
+    /// True after a write or fsync failure (or the file vanished): every append fails;
+    /// only a new [`Journal::open`] of the log recovers.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
     }
@@ -373,9 +399,11 @@ impl Journal {
                 .write_all(&buf)
                 .map_err(JournalError::io("write audit log"))
                 .and_then(|()| {
-                    self.file
-                        .sync_data()
-                        .map_err(JournalError::io("fsync audit log"))
+                    match &self.opts.fsync_hook {
+                        None => self.file.sync_data(),
+                        Some(h) => (h.0)(&self.file),
+                    }
+                    .map_err(JournalError::io("fsync audit log"))
                 });
             if let Err(e) = written {
                 self.poisoned = true;

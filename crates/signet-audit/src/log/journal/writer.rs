@@ -16,10 +16,14 @@
 //!   [`JournalHandle::try_submit`] refuses, so back-pressure reaches callers.
 //! - No runtime is assumed: completions are plain callbacks, run on the writer thread;
 //!   they must be short and must not block (send on a channel, wake a future).
-//! - After a write failure (disk full, I/O error, file removed) every draft fails until
-//!   the log can be opened again: the writer retries [`Journal::open`] at most once a
-//!   second when drafts arrive, which recovers a torn tail and records it in the chain.
-//!   A log file that was removed is never silently recreated.
+//! - After a write or fsync failure (disk full, I/O error, file removed) the journal is
+//!   poisoned and every ordinary draft fails with [`JournalError::Poisoned`]: the writer
+//!   never reopens on its own. Only a recovery probe ([`JournalHandle::recover`],
+//!   [`JournalHandle::try_submit_recovery`]) makes it retry [`Journal::open`], which
+//!   recovers a torn tail and records it in the chain; the probe's own draft is then the
+//!   first entry written after the failure. Ordinary drafts that share the probe's batch
+//!   still fail. Callers limit how often they probe. A log file that was removed is never
+//!   silently recreated.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +39,8 @@ pub type Completion = Box<dyn FnOnce(Result<Committed, JournalError>) + Send + '
 struct Job {
     draft: EntryDraft,
     done: Completion,
+    /// A recovery probe: may reopen a failed journal.
+    probe: bool,
 }
 
 /// Sizing of the writer.
@@ -175,34 +181,72 @@ impl JournalHandle {
 
     /// Queues a draft, blocking while the queue is full.
     pub fn submit(&self, draft: EntryDraft, done: Completion) -> Result<(), SubmitError> {
-        self.tx
-            .send(Job { draft, done })
-            .map_err(|e| SubmitError::Stopped(returned(e.0)))
+        self.send(Job {
+            draft,
+            done,
+            probe: false,
+        })
     }
 
     /// Queues a draft if there is room.
     pub fn try_submit(&self, draft: EntryDraft, done: Completion) -> Result<(), SubmitError> {
-        self.tx.try_send(Job { draft, done }).map_err(|e| match e {
-            TrySendError::Full(j) => SubmitError::Full(returned(j)),
-            TrySendError::Disconnected(j) => SubmitError::Stopped(returned(j)),
+        self.try_send(Job {
+            draft,
+            done,
+            probe: false,
+        })
+    }
+
+    /// Queues a recovery probe if there is room: if the journal failed, the writer
+    /// first reopens it ([`Journal::open`], which moves a torn tail aside and records
+    /// it), then commits `draft`; on a healthy journal it is an ordinary draft.
+    pub fn try_submit_recovery(
+        &self,
+        draft: EntryDraft,
+        done: Completion,
+    ) -> Result<(), SubmitError> {
+        self.try_send(Job {
+            draft,
+            done,
+            probe: true,
         })
     }
 
     /// Submits a draft and waits until it is durable (or failed).
     pub fn append(&self, draft: EntryDraft) -> Result<Committed, JournalError> {
+        self.wait(draft, false)
+    }
+
+    /// Submits a recovery probe (see [`JournalHandle::try_submit_recovery`]), blocking
+    /// while the queue is full, and waits until it is durable (or failed).
+    pub fn recover(&self, draft: EntryDraft) -> Result<Committed, JournalError> {
+        self.wait(draft, true)
+    }
+
+    fn wait(&self, draft: EntryDraft, probe: bool) -> Result<Committed, JournalError> {
         let (tx, rx) = mpsc::sync_channel(1);
         let done: Completion = Box::new(move |r| {
             let _ = tx.send(r);
         });
-        if self.submit(draft, done).is_err() {
+        if self.send(Job { draft, done, probe }).is_err() {
             return Err(JournalError::Stopped);
         }
         rx.recv().unwrap_or(Err(JournalError::Stopped))
     }
-}
 
-/// Least time between two attempts to reopen a failed journal.
-const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+    fn send(&self, job: Job) -> Result<(), SubmitError> {
+        self.tx
+            .send(job)
+            .map_err(|e| SubmitError::Stopped(returned(e.0)))
+    }
+
+    fn try_send(&self, job: Job) -> Result<(), SubmitError> {
+        self.tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(j) => SubmitError::Full(returned(j)),
+            TrySendError::Disconnected(j) => SubmitError::Stopped(returned(j)),
+        })
+    }
+}
 
 fn run(
     journal: Journal,
@@ -214,9 +258,7 @@ fn run(
     let (path, key, opts) = journal.reopen_params();
     let tick = journal.tick_interval();
     let mut journal = Some(journal);
-    let mut last_reopen = std::time::Instant::now();
-    let mut drafts = Vec::with_capacity(max_batch);
-    let mut dones: Vec<Completion> = Vec::with_capacity(max_batch);
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
         let first = match tick {
             None => match rx.recv() {
@@ -234,29 +276,36 @@ fn run(
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             },
         };
-        drafts.push(first.draft);
-        dones.push(first.done);
-        while drafts.len() < max_batch {
+        jobs.push(first);
+        while jobs.len() < max_batch {
             match rx.try_recv() {
-                Ok(j) => {
-                    drafts.push(j.draft);
-                    dones.push(j.done);
-                }
+                Ok(j) => jobs.push(j),
                 Err(_) => break,
             }
         }
-        if journal.as_ref().is_none_or(Journal::is_poisoned)
-            && last_reopen.elapsed() >= REOPEN_EVERY
-        {
-            last_reopen = std::time::Instant::now();
-            // Close the failed handle first: it holds the log's lock. A log that no
-            // longer exists is not recreated: that needs an operator's restart.
-            drop(journal.take());
-            if path.exists() {
-                journal = Journal::open(&path, key.clone(), opts.clone()).ok();
+        let failed = journal.as_ref().is_none_or(Journal::is_poisoned);
+        let mut refused = Vec::new();
+        if failed {
+            // Fail closed: while the journal is failed only recovery probes are
+            // written, and only after the log was opened again.
+            let (probes, rest): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| j.probe);
+            refused = rest;
+            jobs = probes;
+            if !jobs.is_empty() {
+                // Close the failed handle first: it holds the log's lock. A log that no
+                // longer exists is not recreated: that needs an operator's restart.
+                drop(journal.take());
+                if path.exists() {
+                    journal = Journal::open(&path, key.clone(), opts.clone()).ok();
+                }
             }
         }
-        let mut batch = std::mem::take(&mut drafts);
+        let mut batch = Vec::with_capacity(jobs.len());
+        let mut dones: Vec<Completion> = Vec::with_capacity(jobs.len());
+        for j in jobs.drain(..) {
+            batch.push(j.draft);
+            dones.push(j.done);
+        }
         // The entry's time is when the sequencer seals it, so `ts_ns` follows `_seq`
         // (callers build drafts concurrently and reach the queue in another order);
         // only a clock that really goes back shows as non-monotonic.
@@ -264,16 +313,20 @@ fn run(
             d.ts_ns = crate::util::now_ns();
         }
         let mut results = match journal.as_mut() {
-            Some(j) => j.append_batch(batch),
-            None => vec![Err(JournalError::Poisoned); batch.len()],
+            Some(j) if !batch.is_empty() => j.append_batch(batch),
+            _ => vec![Err(JournalError::Poisoned); batch.len()],
         };
         if trees {
             attach_batch_tree(&mut results);
         }
         let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
-        stats.record(results.len(), ok, results.len() as u64 - ok);
-        for (done, r) in dones.drain(..).zip(results) {
+        let size = results.len() + refused.len();
+        stats.record(size, ok, size as u64 - ok);
+        for (done, r) in dones.into_iter().zip(results) {
             done(r);
+        }
+        for j in refused {
+            (j.done)(Err(JournalError::Poisoned));
         }
     }
     // Every handle is gone: cover the last entries with a final checkpoint.
