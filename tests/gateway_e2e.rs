@@ -369,10 +369,21 @@ async fn journal_failure_fails_closed_with_503_and_forwards_nothing() {
     let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
     assert_eq!(r.status, 200);
     std::fs::remove_file(&g.log).unwrap();
+    // The request that finds the log gone was forwarded before its commit failed (the
+    // commit follows the upstream's answer): 503, no receipt, its entry kept for a
+    // late write (`faults::removed_journal_is_never_recreated_by_the_running_gateway`
+    // follows it to `<log>.pending`). Nothing after it is forwarded.
+    let before = up.hits();
     let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.header("x-signet-receipt").is_none());
     let hits = up.hits();
+    assert_eq!(hits, before + 1);
+    let metrics = gwt::send("GET", &g.url("/metrics"), &[], b"").await.text();
+    assert!(
+        metrics.contains("signet_late_entries_waiting 1\n"),
+        "{metrics}"
+    );
     for _ in 0..3 {
         let r = gwt::send("POST", &g.url("/v1/x"), &[ALICE], CHAT.as_bytes()).await;
         assert_eq!(r.status, 503);
