@@ -15,7 +15,7 @@
 //! - A full queue is refused at once (`Busy`), never waited on, so overload turns into
 //!   503s instead of unbounded memory.
 //! - The entry of a request that reached the upstream but could not be committed is
-//!   kept ([`Committer::keep_late`]) and written, marked `written_late`, right after
+//!   kept ([`Committer::commit_forwarded`]) and written, marked `written_late`, right after
 //!   the `journal.recovery` entry that ends the outage, in one submission with it.
 
 use std::sync::Arc;
@@ -59,7 +59,17 @@ pub struct Committer {
     last_probe_ms: AtomicU64,
     epoch: std::time::Instant,
     /// Entries of forwarded requests that wait for the journal to recover.
-    late: Late,
+    late: Arc<Late>,
+}
+
+/// How an entry goes to the writer.
+#[derive(Clone, Copy)]
+enum Submit {
+    Plain,
+    /// A recovery probe: the writer reopens a failed journal for it.
+    Probe,
+    /// The draft comes back to the late queue if it does not become durable.
+    KeepOnFailure,
 }
 
 impl Committer {
@@ -71,7 +81,7 @@ impl Committer {
             refused: AtomicU64::new(0),
             last_probe_ms: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
-            late: Late::default(),
+            late: Arc::new(Late::default()),
         })
     }
 
@@ -84,16 +94,17 @@ impl Committer {
     /// `journal.recovery` entry; returns whether the journal is healthy now.
     pub async fn probe(&self) -> bool {
         if self.healthy() {
+            // Entries kept while the journal was healthy (its queue was full) are
+            // written by the next request that may probe.
+            if self.late.waiting() > 0 && self.may_probe() {
+                let (late, _) = self.late.take();
+                if let Err(back) = self.write_all(late.into_iter()).await {
+                    self.late.put_back(back);
+                }
+            }
             return true;
         }
-        let now = self.epoch.elapsed().as_millis() as u64 + 1000;
-        let last = self.last_probe_ms.load(Ordering::Acquire);
-        if now < last + 1000
-            || self
-                .last_probe_ms
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        if !self.may_probe() {
             return false;
         }
         let refused = self.refused.swap(0, Ordering::Relaxed);
@@ -139,6 +150,17 @@ impl Committer {
         }
     }
 
+    /// True for at most one caller a second.
+    fn may_probe(&self) -> bool {
+        let now = self.epoch.elapsed().as_millis() as u64 + 1000;
+        let last = self.last_probe_ms.load(Ordering::Acquire);
+        now >= last + 1000
+            && self
+                .last_probe_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
     /// Commits `drafts` in their order (all submitted before any is awaited). On any
     /// failure returns, in order, the drafts that did not become durable.
     async fn write_all(
@@ -150,7 +172,7 @@ impl Committer {
         for d in &drafts {
             // All as recovery probes: after a failure the writer reopens the log for
             // them and writes them, in this order, before any ordinary entry.
-            match self.submit(d.clone(), true) {
+            match self.submit(d.clone(), Submit::Probe) {
                 Ok(rx) => waiting.push(rx),
                 Err(_) => break,
             }
@@ -168,12 +190,6 @@ impl Committer {
             .zip(durable)
             .filter_map(|(d, ok)| (!ok).then_some(d))
             .collect())
-    }
-
-    /// Keeps the entry of a request that reached the upstream but could not be
-    /// committed, for the write that ends the outage (see [`crate::late`]).
-    pub fn keep_late(&self, draft: EntryDraft) {
-        self.late.keep(draft);
     }
 
     /// Prometheus text for the late entries (see [`crate::late::metrics`]).
@@ -222,30 +238,49 @@ impl Committer {
 
     /// Writes `draft` durably and signs its receipt.
     pub async fn commit(&self, draft: EntryDraft) -> Result<CommitReceipt, CommitError> {
-        let rx = self.submit(draft, false)?;
+        let rx = self.submit(draft, Submit::Plain)?;
         self.settle(rx).await
     }
 
-    /// Hands `draft` to the writer's queue (never waits); a `probe` may make the
-    /// writer reopen a failed journal (the only way it does).
+    /// [`Committer::commit`] for the entry of a request that reached the upstream: if
+    /// it does not become durable, the writer hands the draft back and it is kept for
+    /// the write that ends the outage (see [`crate::late`]). Nothing is copied.
+    pub async fn commit_forwarded(&self, draft: EntryDraft) -> Result<CommitReceipt, CommitError> {
+        let rx = self.submit(draft, Submit::KeepOnFailure)?;
+        self.settle(rx).await
+    }
+
+    /// Hands `draft` to the writer's queue (never waits).
     fn submit(
         &self,
         draft: EntryDraft,
-        probe: bool,
+        how: Submit,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Committed, JournalError>>, CommitError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let done: signet_audit::journal::writer::Completion = Box::new(move |r| {
             let _ = tx.send(r);
         });
-        let submitted = if probe {
-            self.handle.try_submit_recovery(draft, done)
-        } else {
-            self.handle.try_submit(draft, done)
+        let submitted = match how {
+            Submit::Plain => self.handle.try_submit(draft, done),
+            Submit::Probe => self.handle.try_submit_recovery(draft, done),
+            Submit::KeepOnFailure => {
+                let late = self.late.clone();
+                self.handle
+                    .try_submit_keeping(draft, done, Box::new(move |d| late.keep(d)))
+            }
         };
         match submitted {
             Ok(()) => Ok(rx),
-            Err(SubmitError::Full(_)) => Err(CommitError::Busy),
-            Err(SubmitError::Stopped(_)) => {
+            Err(SubmitError::Full(back)) => {
+                if matches!(how, Submit::KeepOnFailure) {
+                    self.late.keep(back.draft);
+                }
+                Err(CommitError::Busy)
+            }
+            Err(SubmitError::Stopped(back)) => {
+                if matches!(how, Submit::KeepOnFailure) {
+                    self.late.keep(back.draft);
+                }
                 self.healthy.store(false, Ordering::Release);
                 Err(CommitError::Stopped)
             }

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use signet_audit::durable;
 use signet_audit::json::{self, Map, Value};
@@ -45,6 +45,8 @@ pub struct Late {
     lost: AtomicU64,
     /// Entries ever kept for a late write.
     kept: AtomicU64,
+    /// Entries in the queue now (read without the lock, on every request).
+    waiting: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -71,12 +73,14 @@ impl Late {
             .metadata
             .insert("written_late".into(), Value::Object(m));
         s.queue.push_back(draft);
+        self.waiting.store(s.queue.len(), Ordering::Release);
         self.kept.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes every waiting entry, oldest first, and the outage they belong to.
     pub fn take(&self) -> (Vec<EntryDraft>, Option<String>) {
         let mut s = self.lock();
+        self.waiting.store(0, Ordering::Release);
         (s.queue.drain(..).collect(), s.outage.clone())
     }
 
@@ -86,6 +90,7 @@ impl Late {
         for d in drafts.into_iter().rev() {
             s.queue.push_front(d);
         }
+        self.waiting.store(s.queue.len(), Ordering::Release);
     }
 
     /// The outage is over and everything of it was written.
@@ -98,7 +103,7 @@ impl Late {
 
     /// Entries waiting now.
     pub fn waiting(&self) -> usize {
-        self.lock().queue.len()
+        self.waiting.load(Ordering::Acquire)
     }
 
     /// Entries ever kept, and entries lost because the queue was full.

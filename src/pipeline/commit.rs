@@ -89,10 +89,13 @@ pub async fn finish<E: End>(gw: &Gateway, mut facts: Facts, end: E) -> E::Exit {
         }
         Some((draft, check)) => {
             let decision = draft.decision.as_str();
-            // A forwarded request's entry must survive a failed commit (kept for a
-            // late write); the copy is dropped once the entry is durable.
-            let keep = facts.forwarded.then(|| draft.clone());
-            let r = gw.committer.commit(draft).await;
+            // A forwarded request's entry must survive a failed commit: the writer
+            // hands it back to be written late (nothing is copied on the way).
+            let r = if facts.forwarded {
+                gw.committer.commit_forwarded(draft).await
+            } else {
+                gw.committer.commit(draft).await
+            };
             match &r {
                 Ok(c) => {
                     tracing::debug!(entry_id = %facts.entry_id, seq = c.committed.seq, "request committed");
@@ -100,9 +103,6 @@ pub async fn finish<E: End>(gw: &Gateway, mut facts: Facts, end: E) -> E::Exit {
                 }
                 Err(e) => {
                     tracing::error!(entry_id = %facts.entry_id, error = %e, "audit entry could not be written; response withheld");
-                    if let Some(d) = keep {
-                        gw.committer.keep_late(d);
-                    }
                 }
             }
             Some(r)

@@ -471,3 +471,58 @@ fn fsync_error_fails_the_batch_and_poisons_until_a_recovery_probe() {
     assert!(r.is_intact(), "{:?}", r.breaks);
     assert_eq!((r.entries, r.last_seq), (13, Some(12)));
 }
+
+/// A draft submitted with `try_submit_keeping` comes back, unchanged, when its batch's
+/// fdatasync fails or the journal is already failed, before its completion runs; one
+/// that became durable does not come back, and sealing left its metadata as it was.
+#[test]
+fn drafts_that_do_not_become_durable_come_back_unchanged() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("a.jsonl");
+    let s = Scripted::new();
+    let j = Journal::open(&p, key(), s.opts.clone()).expect("open");
+    let w = JournalWriter::spawn(j, WriterOptions::default()).expect("spawn");
+    let h = w.handle();
+    let back: Arc<Mutex<Vec<EntryDraft>>> = Arc::default();
+    let keep = || {
+        let back = back.clone();
+        Box::new(move |d: EntryDraft| back.lock().expect("lock").push(d))
+            as signet_audit::journal::writer::Keep
+    };
+    let draft = |i: u64| {
+        let mut d = note(&format!("kept {i}"));
+        d.metadata.insert("n".into(), i.into());
+        d
+    };
+
+    // Durable: nothing comes back.
+    h.try_submit_keeping(draft(0), s.report(0), keep())
+        .expect("submit");
+    s.sync_entered();
+    s.go.send(Sync::Real).expect("release");
+    assert_eq!(s.done().1, Ok(0));
+    assert!(back.lock().expect("lock").is_empty());
+
+    // Its fdatasync fails: the draft comes back as it was submitted.
+    let want = draft(1);
+    h.try_submit_keeping(want.clone(), s.report(1), keep())
+        .expect("submit");
+    s.sync_entered();
+    s.go.send(Sync::Eio).expect("fail it");
+    assert!(s.done().1.is_err());
+    // The journal is failed now: the next one comes back without touching the file.
+    h.try_submit_keeping(draft(2), s.report(2), keep())
+        .expect("submit");
+    assert_eq!(s.done().1, Err(JournalError::Poisoned));
+    let got = back.lock().expect("lock").clone();
+    assert_eq!(got.len(), 2, "both failed drafts came back");
+    assert_eq!(got[0].entry_id, want.entry_id);
+    assert_eq!(
+        got[0].metadata, want.metadata,
+        "sealing left the metadata as it was"
+    );
+    assert_eq!(got[0].reason, want.reason);
+    assert_eq!(got[1].metadata["n"], 2u64.into());
+    drop(h);
+    drop(w);
+}

@@ -135,11 +135,46 @@ pub fn seal(
     seal_with_metadata(draft, draft.metadata.clone(), seq, prev_hmac, key)
 }
 
-/// [`seal`] with the draft's metadata given by value (the journal moves it out of the
-/// draft instead of copying it); `draft.metadata` itself is ignored.
+/// [`seal`] with the draft's metadata given by value; `draft.metadata` itself is
+/// ignored.
 pub fn seal_with_metadata(
     draft: &EntryDraft,
     mut meta: Map,
+    seq: u64,
+    prev_hmac: &str,
+    key: &HmacKey,
+) -> Result<SealedLine, EntryError> {
+    seal_map(draft, &mut meta, seq, prev_hmac, key)
+}
+
+/// [`seal`] without copying the metadata: it is used in place and left as it was (the
+/// journal keeps the draft, so that a batch that fails to reach the disk can hand its
+/// drafts back to their callers).
+pub fn seal_in_place(
+    draft: &mut EntryDraft,
+    seq: u64,
+    prev_hmac: &str,
+    key: &HmacKey,
+) -> Result<SealedLine, EntryError> {
+    let mut meta = std::mem::take(&mut draft.metadata);
+    let had_anchor = meta.contains_key("_anchor");
+    let sealed = seal_map(draft, &mut meta, seq, prev_hmac, key);
+    if sealed.is_ok() {
+        meta.remove("_seq");
+        meta.remove("_signing_key_id");
+        if !had_anchor {
+            meta.remove("_anchor");
+        }
+    }
+    draft.metadata = meta;
+    sealed
+}
+
+/// Seals with `meta` as the metadata; on success `meta` also holds `_anchor` (when it
+/// had none), `_seq` and `_signing_key_id`.
+fn seal_map(
+    draft: &EntryDraft,
+    meta: &mut Map,
     seq: u64,
     prev_hmac: &str,
     key: &HmacKey,
@@ -177,7 +212,12 @@ pub fn seal_with_metadata(
     json::write_string(&draft.entry_id, &mut line);
     let split = line.len();
     line.extend_from_slice(b",\"metadata\":");
-    json::write_canonical(&Value::Object(meta), &mut line);
+    // Written from the map in place (moved into a value and back, never copied).
+    let value = Value::Object(std::mem::take(meta));
+    json::write_canonical(&value, &mut line);
+    if let Value::Object(m) = value {
+        *meta = m;
+    }
     line.extend_from_slice(b",\"owner_id\":");
     json::write_string(&draft.owner_id, &mut line);
     line.extend_from_slice(b",\"owner_type\":\"");

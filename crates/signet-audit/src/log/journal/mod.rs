@@ -206,7 +206,7 @@ impl Journal {
             transparency: None,
         };
         // Recover now in both modes, so a torn tail is moved aside and recorded at start.
-        j.commit(Vec::new())?;
+        j.commit(&mut [])?;
         if let Some(t) = j.opts.transparency.clone() {
             if j.opts.sharing != Sharing::SingleWriter {
                 return Err(JournalError::Transparency(
@@ -291,7 +291,16 @@ impl Journal {
     /// order. A draft that cannot be sealed fails alone; an I/O failure fails them all.
     pub fn append_batch(
         &mut self,
-        drafts: Vec<EntryDraft>,
+        mut drafts: Vec<EntryDraft>,
+    ) -> Vec<Result<Committed, JournalError>> {
+        self.append_batch_in_place(&mut drafts)
+    }
+
+    /// [`Journal::append_batch`] that leaves the drafts with their caller, unchanged,
+    /// so that those which failed can be handed back.
+    pub fn append_batch_in_place(
+        &mut self,
+        drafts: &mut [EntryDraft],
     ) -> Vec<Result<Committed, JournalError>> {
         let n = drafts.len();
         match self.commit(drafts) {
@@ -302,7 +311,7 @@ impl Journal {
 
     fn commit(
         &mut self,
-        drafts: Vec<EntryDraft>,
+        drafts: &mut [EntryDraft],
     ) -> Result<Vec<Result<Committed, JournalError>>, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned);
@@ -357,7 +366,7 @@ impl Journal {
 
     fn commit_locked(
         &mut self,
-        drafts: Vec<EntryDraft>,
+        drafts: &mut [EntryDraft],
     ) -> Result<Vec<Result<Committed, JournalError>>, JournalError> {
         let (mut state, torn) = self.load()?;
         let mut buf = Vec::new();
@@ -375,16 +384,15 @@ impl Journal {
             spans.push(buf.len()..buf.len() + sealed.line.len() - 1);
             buf.extend_from_slice(&sealed.line);
         }
-        for mut d in drafts {
-            let meta = std::mem::take(&mut d.metadata);
-            match entry::seal_with_metadata(&d, meta, state.next_seq, &state.last_hmac, &self.key) {
+        for d in drafts.iter_mut() {
+            match entry::seal_in_place(d, state.next_seq, &state.last_hmac, &self.key) {
                 Ok(sealed) => {
                     spans.push(buf.len()..buf.len() + sealed.line.len() - 1);
                     buf.extend_from_slice(&sealed.line);
                     state.last_hmac = sealed.hmac.to_hex();
                     out.push(Ok(Committed {
                         seq: state.next_seq,
-                        entry_id: d.entry_id,
+                        entry_id: d.entry_id.clone(),
                         sealed,
                         batch: None,
                     }));

@@ -36,9 +36,15 @@ use crate::log::entry::EntryDraft;
 /// Called once with the outcome of one draft.
 pub type Completion = Box<dyn FnOnce(Result<Committed, JournalError>) + Send + 'static>;
 
+/// Takes back a draft that did not become durable (see
+/// [`JournalHandle::try_submit_keeping`]).
+pub type Keep = Box<dyn FnOnce(EntryDraft) + Send + 'static>;
+
 struct Job {
     draft: EntryDraft,
     done: Completion,
+    /// Gets the draft back if it fails to become durable, before `done` runs.
+    keep: Option<Keep>,
     /// A recovery probe: may reopen a failed journal.
     probe: bool,
 }
@@ -184,6 +190,7 @@ impl JournalHandle {
         self.send(Job {
             draft,
             done,
+            keep: None,
             probe: false,
         })
     }
@@ -193,6 +200,25 @@ impl JournalHandle {
         self.try_send(Job {
             draft,
             done,
+            keep: None,
+            probe: false,
+        })
+    }
+
+    /// [`JournalHandle::try_submit`] that gets the draft back when it does not become
+    /// durable (a failed write or fsync, a failed journal, the writer stopping): `keep`
+    /// runs with it just before `done` gets the error. On a full queue the draft comes
+    /// back in the [`SubmitError`] as usual. Costs nothing more than the call.
+    pub fn try_submit_keeping(
+        &self,
+        draft: EntryDraft,
+        done: Completion,
+        keep: Keep,
+    ) -> Result<(), SubmitError> {
+        self.try_send(Job {
+            draft,
+            done,
+            keep: Some(keep),
             probe: false,
         })
     }
@@ -208,6 +234,7 @@ impl JournalHandle {
         self.try_send(Job {
             draft,
             done,
+            keep: None,
             probe: true,
         })
     }
@@ -228,7 +255,15 @@ impl JournalHandle {
         let done: Completion = Box::new(move |r| {
             let _ = tx.send(r);
         });
-        if self.send(Job { draft, done, probe }).is_err() {
+        if self
+            .send(Job {
+                draft,
+                done,
+                keep: None,
+                probe,
+            })
+            .is_err()
+        {
             return Err(JournalError::Stopped);
         }
         rx.recv().unwrap_or(Err(JournalError::Stopped))
@@ -301,10 +336,10 @@ fn run(
             }
         }
         let mut batch = Vec::with_capacity(jobs.len());
-        let mut dones: Vec<Completion> = Vec::with_capacity(jobs.len());
+        let mut dones: Vec<(Completion, Option<Keep>)> = Vec::with_capacity(jobs.len());
         for j in jobs.drain(..) {
             batch.push(j.draft);
-            dones.push(j.done);
+            dones.push((j.done, j.keep));
         }
         // The entry's time is when the sequencer seals it, so `ts_ns` follows `_seq`
         // (callers build drafts concurrently and reach the queue in another order);
@@ -313,7 +348,7 @@ fn run(
             d.ts_ns = crate::util::now_ns();
         }
         let mut results = match journal.as_mut() {
-            Some(j) if !batch.is_empty() => j.append_batch(batch),
+            Some(j) if !batch.is_empty() => j.append_batch_in_place(&mut batch),
             _ => vec![Err(JournalError::Poisoned); batch.len()],
         };
         if trees {
@@ -322,10 +357,18 @@ fn run(
         let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
         let size = results.len() + refused.len();
         stats.record(size, ok, size as u64 - ok);
-        for (done, r) in dones.into_iter().zip(results) {
+        for (((done, keep), r), d) in dones.into_iter().zip(results).zip(batch) {
+            if r.is_err()
+                && let Some(keep) = keep
+            {
+                keep(d);
+            }
             done(r);
         }
         for j in refused {
+            if let Some(keep) = j.keep {
+                keep(j.draft);
+            }
             (j.done)(Err(JournalError::Poisoned));
         }
     }
