@@ -363,7 +363,7 @@ fn concurrent_append_processes_make_one_chain() {
         std::collections::HashMap::new();
     let mut interleaved = false;
     let mut rounds = 0;
-    while !interleaved && rounds < 5 {
+    while !interleaved && rounds < 10 {
         let acks = append_round(&log, rounds, WORKERS, COUNT);
         for (w, a) in acks.into_iter().enumerate() {
             for (seq, id) in a {

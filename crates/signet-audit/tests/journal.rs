@@ -181,59 +181,98 @@ fn refuses_to_chain_onto_a_forged_or_broken_tail() {
     ));
 }
 
-/// Four journals in multi-process mode on one file, started together behind a barrier:
-/// one intact chain holding every entry, and the writers' entries interleave (a round
-/// in which the scheduler happened to run them one after another is repeated, at most
-/// five times).
+/// Four journals in multi-process mode on one file. First they take turns, one entry
+/// each (a token passed round), so their entries must interleave in exactly that
+/// order, each writer chaining onto the others' lines; then they run freely together,
+/// started behind a barrier. One intact chain holds every entry.
 #[test]
 fn multi_process_mode_interleaves_into_one_chain() {
     const WRITERS: usize = 4;
     const COUNT: usize = 50;
     let dir = tempfile::tempdir().expect("tmp");
     let p = dir.path().join("a.jsonl");
+    let opts = || JournalOptions {
+        sharing: Sharing::MultiProcess,
+        ..JournalOptions::default()
+    };
     let mut writer_of = std::collections::HashMap::new();
-    let mut interleaved = false;
-    let mut rounds = 0;
-    while !interleaved && rounds < 5 {
-        let start = Arc::new(std::sync::Barrier::new(WRITERS));
-        let threads: Vec<_> = (0..WRITERS)
-            .map(|t| {
-                let p = p.clone();
-                let start = start.clone();
-                std::thread::spawn(move || {
-                    let opts = JournalOptions {
-                        sharing: Sharing::MultiProcess,
-                        ..JournalOptions::default()
-                    };
-                    let mut j = Journal::open(&p, key(), opts).expect("open");
-                    start.wait();
-                    (0..COUNT)
-                        .map(|i| j.append(note(&format!("{t}-{i}"))).expect("append"))
-                        .map(|c| c.entry_id)
-                        .collect::<Vec<_>>()
-                })
+
+    // Round 0: turns. Writer t appends when the token says t.
+    let token = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let (p, token, opts) = (p.clone(), token.clone(), opts());
+            std::thread::spawn(move || {
+                let mut j = Journal::open(&p, key(), opts).expect("open");
+                let mut ids = Vec::new();
+                for i in 0..COUNT {
+                    let (lock, turn) = &*token;
+                    let mut next = lock.lock().expect("lock");
+                    while *next % WRITERS != t {
+                        next = turn.wait(next).expect("wait");
+                    }
+                    ids.push(
+                        j.append(note(&format!("{t}-{i}")))
+                            .expect("append")
+                            .entry_id,
+                    );
+                    *next += 1;
+                    turn.notify_all();
+                }
+                ids
             })
-            .collect();
-        for (t, h) in threads.into_iter().enumerate() {
-            for id in h.join().expect("join") {
-                writer_of.insert(id, (rounds, t));
-            }
+        })
+        .collect();
+    for (t, h) in threads.into_iter().enumerate() {
+        for id in h.join().expect("join") {
+            writer_of.insert(id, (0, t));
         }
+    }
+    let order = |writer_of: &std::collections::HashMap<String, (usize, usize)>,
+                 round: usize|
+     -> Vec<usize> {
         let text = std::fs::read_to_string(&p).expect("read");
-        let order: Vec<usize> = text
-            .lines()
+        text.lines()
             .map(|l| {
                 let v = signet_audit::line::LineView::parse(l.as_bytes()).expect("entry");
                 writer_of[&v.entry_id]
             })
-            .filter(|&(r, _)| r == rounds)
+            .filter(|&(r, _)| r == round)
             .map(|(_, t)| t)
-            .collect();
-        assert_eq!(order.len(), WRITERS * COUNT);
-        interleaved = 1 + order.windows(2).filter(|w| w[0] != w[1]).count() > WRITERS;
-        rounds += 1;
+            .collect()
+    };
+    let turns = order(&writer_of, 0);
+    assert_eq!(turns.len(), WRITERS * COUNT);
+    for (i, t) in turns.iter().enumerate() {
+        assert_eq!(
+            *t,
+            i % WRITERS,
+            "entry {i} is not the writer whose turn it was"
+        );
     }
-    assert!(interleaved, "{rounds} rounds never interleaved");
+
+    // Round 1: all together, as concurrent processes would.
+    let start = Arc::new(std::sync::Barrier::new(WRITERS));
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let (p, start, opts) = (p.clone(), start.clone(), opts());
+            std::thread::spawn(move || {
+                let mut j = Journal::open(&p, key(), opts).expect("open");
+                start.wait();
+                (0..COUNT)
+                    .map(|i| j.append(note(&format!("{t}-{i}"))).expect("append"))
+                    .map(|c| c.entry_id)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for (t, h) in threads.into_iter().enumerate() {
+        for id in h.join().expect("join") {
+            writer_of.insert(id, (1, t));
+        }
+    }
+    assert_eq!(order(&writer_of, 1).len(), WRITERS * COUNT);
+    let rounds = 2;
     let n = rounds * WRITERS * COUNT;
     let r = check(&p);
     assert!(r.is_intact(), "{:?}", r.breaks);
