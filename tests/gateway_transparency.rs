@@ -5,9 +5,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
@@ -18,67 +17,9 @@ use signet_audit::merkle::{leaf_hash, verify_consistency};
 use signet_audit::note::{open_checkpoint, parse_tlog_proof, parse_vkey};
 use signet_audit::tsp::{TrustRoots, verify_token};
 use support::gateway::{self as gwt, ALICE, Reply};
+use support::tsa::{script, start as start_tsa};
 
 const OK_BODY: &str = r#"{"choices":[{"message":{"content":"fine"},"finish_reason":"stop"}]}"#;
-
-struct Tsa {
-    child: Child,
-    url: String,
-    root: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Tsa {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/support")
-        .join(name)
-}
-
-fn start_tsa() -> Tsa {
-    let dir = tempfile::tempdir().unwrap();
-    let tsa = dir.path().join("tsa");
-    let o = Command::new("bash")
-        .arg(script("local-tsa.sh"))
-        .arg("init")
-        .arg(&tsa)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "TSA init (openssl required): {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let mut child = Command::new("bash")
-        .arg(script("local-tsa.sh"))
-        .arg("serve")
-        .arg(&tsa)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    let url = loop {
-        let l = lines.next().expect("TSA printed its URL").unwrap();
-        if let Some(u) = l.strip_prefix("TSA_URL=") {
-            break u.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Tsa {
-        child,
-        url,
-        root: tsa.join("ca.crt"),
-        _dir: dir,
-    }
-}
 
 fn keygen(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);

@@ -44,7 +44,8 @@ impl Tsa {
     }
 }
 
-fn script(name: &str) -> PathBuf {
+/// A script of `tests/support` (`local-tsa.sh`, `tsa-sign.sh`).
+pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support")
         .join(name)
