@@ -37,6 +37,9 @@ pub enum CommitError {
     Journal(#[from] JournalError),
     #[error("journal writer stopped")]
     Stopped,
+    /// Nothing was attempted: the journal was known to be unavailable.
+    #[error("journal unavailable")]
+    Unavailable,
     #[error("receipt signing failed: {0}")]
     Receipt(String),
 }

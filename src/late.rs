@@ -4,7 +4,7 @@
 //! Guarantees:
 //! - A forwarded request whose entry fails to commit is not forgotten: its finished
 //!   entry is kept here, in order, marked `written_late` (the outage's id and the
-//!   entry's original time), at most [`MAX_LATE`] of them (more is counted as lost and
+//!   time its commit failed, `original_ts_ns`), at most [`MAX_LATE`] of them (more is counted as lost and
 //!   logged; fail-closed admission stops forwarding at the first failure, so only the
 //!   requests already at the upstream can end up here).
 //! - When the journal recovers, they are written in their order right after the
@@ -56,7 +56,8 @@ struct State {
 }
 
 impl Late {
-    /// Keeps `draft` for a late write, marked with the outage and its original time.
+    /// Keeps `draft` for a late write, marked with the outage and its time (`ts_ns` as
+    /// stamped for the commit that failed).
     pub fn keep(&self, mut draft: EntryDraft) {
         let mut s = self.lock();
         let outage = s.outage.get_or_insert_with(new_uuid_v4).clone();

@@ -70,12 +70,13 @@ pub trait End {
     /// The terminal entry and the check it is counted under; `None` when the journal
     /// is unavailable and nothing can be written.
     fn entry(&self, facts: &mut Facts) -> Option<(EntryDraft, &'static str)>;
-    /// Built by `respond` from the commit's result (`None`: no entry was possible).
+    /// Built by `respond` from the commit's result (`CommitError::Unavailable` when no
+    /// entry was possible).
     fn exit(
         self,
         gw: &Gateway,
         entry_id: &str,
-        committed: Option<Result<CommitReceipt, CommitError>>,
+        committed: Result<CommitReceipt, CommitError>,
     ) -> Self::Exit;
 }
 
@@ -85,7 +86,7 @@ pub async fn finish<E: End>(gw: &Gateway, mut facts: Facts, end: E) -> E::Exit {
     let committed = match end.entry(&mut facts) {
         None => {
             gw.committer.refused_unavailable();
-            None
+            Err(CommitError::Unavailable)
         }
         Some((draft, check)) => {
             let decision = draft.decision.as_str();
@@ -105,7 +106,7 @@ pub async fn finish<E: End>(gw: &Gateway, mut facts: Facts, end: E) -> E::Exit {
                     tracing::error!(entry_id = %facts.entry_id, error = %e, "audit entry could not be written; response withheld");
                 }
             }
-            Some(r)
+            r
         }
     };
     end.exit(gw, &facts.entry_id, committed)
@@ -122,11 +123,8 @@ impl End for Outcome {
         self,
         gw: &Gateway,
         entry_id: &str,
-        committed: Option<Result<CommitReceipt, CommitError>>,
+        committed: Result<CommitReceipt, CommitError>,
     ) -> Self::Exit {
-        let Some(committed) = committed else {
-            return respond::audit_unavailable(entry_id);
-        };
         match self {
             Outcome::Done(u) => match &committed {
                 Ok(c) => respond::committed(&gw.cfg, u.parts, u.body, entry_id, c),
@@ -168,9 +166,8 @@ impl End for Streamed {
         self,
         gw: &Gateway,
         entry_id: &str,
-        committed: Option<Result<CommitReceipt, CommitError>>,
+        committed: Result<CommitReceipt, CommitError>,
     ) -> Self::Exit {
-        let committed = committed.unwrap_or(Err(CommitError::Stopped));
         respond::stream_tail(
             &gw.cfg,
             entry_id,

@@ -58,16 +58,7 @@ pub fn whole(facts: &mut Facts, end: &Outcome) -> Option<(EntryDraft, &'static s
             extra.insert("response_fingerprint".into(), fingerprint(&u.body).into());
             extra.insert("response_bytes".into(), Value::from(u.body.len() as u64));
             extra.insert("finish_reason".into(), u.finish_reason.as_str().into());
-            let decision = completed_decision(&meta);
-            let d = facts.draft(
-                meta,
-                "pipeline.complete",
-                decision,
-                "request completed",
-                u.parts.status.as_u16(),
-                extra,
-            );
-            (d, "pipeline.complete")
+            completed(facts, meta, u.parts.status.as_u16(), extra)
         }
     };
     Some(entry)
@@ -122,18 +113,7 @@ pub fn streamed(facts: &mut Facts, end: &StreamEnd) -> (EntryDraft, &'static str
             );
             (d, "pipeline.complete")
         }
-        None => {
-            let decision = completed_decision(&meta);
-            let d = facts.draft(
-                meta,
-                "pipeline.complete",
-                decision,
-                "request completed",
-                status,
-                extra,
-            );
-            (d, "pipeline.complete")
-        }
+        None => completed(facts, meta, status, extra),
     }
 }
 
@@ -152,11 +132,21 @@ fn refusal(facts: &Facts, meta: Map, stage: Stage, r: &Refusal, status: u16) -> 
     )
 }
 
-/// `redact` when admission rewrote the request, `allow` otherwise.
-fn completed_decision(meta: &Map) -> Decision {
-    if meta.contains_key("redactions") {
+/// A completed request's entry: `redact` when admission rewrote the request, `allow`
+/// otherwise.
+fn completed(facts: &Facts, meta: Map, status: u16, extra: Map) -> (EntryDraft, &'static str) {
+    let decision = if meta.contains_key("redactions") {
         Decision::Redact
     } else {
         Decision::Allow
-    }
+    };
+    let d = facts.draft(
+        meta,
+        "pipeline.complete",
+        decision,
+        "request completed",
+        status,
+        extra,
+    );
+    (d, "pipeline.complete")
 }

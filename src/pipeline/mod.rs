@@ -97,14 +97,8 @@ mod tests {
 
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
-    use signet_audit::journal::writer::{JournalWriter, WriterOptions};
-    use signet_audit::journal::{Journal, JournalOptions};
-    use signet_audit::receipt::ReceiptSigner;
 
-    use super::*;
     use crate::admission::{AdmissionCheck, AdmissionState, Request as AdmissionRequest};
-    use crate::commit::Committer;
-    use crate::metrics::Metrics;
     use crate::verdict::Refusal;
 
     struct Boom;
@@ -134,26 +128,11 @@ mod tests {
         .collect();
         let (cfg, _) =
             crate::config::load(&crate::config::ServeArgs::default(), &env).expect("config");
-        let journal =
-            Journal::open(&log, cfg.hmac_key.clone(), JournalOptions::default()).expect("journal");
-        let writer = JournalWriter::spawn(journal, WriterOptions::default()).expect("writer");
-        let committer = Committer::new(
-            writer.handle(),
-            Some(ReceiptSigner::Hmac(cfg.hmac_key.clone())),
-        );
-        let client = crate::upstream::client(&cfg).expect("client");
-        let policy = crate::policy::Policy {
+        // The gateway `serve` builds, with a policy whose one check panics.
+        let (gw, _writer) = crate::run::build(cfg).expect("gateway");
+        gw.policy.replace(crate::policy::Policy {
             admission: vec![Box::new(Boom)],
             inspection: Vec::new().into(),
-        };
-        let gw = Arc::new(Gateway {
-            cfg,
-            policy: crate::policy::PolicyCell::new(policy),
-            committer,
-            client,
-            metrics: Metrics::default(),
-            tlog: None,
-            inflight: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
