@@ -94,22 +94,32 @@ impl Committer {
     }
 
     /// When unhealthy, tries (at most once a second, one caller at a time) to write a
-    /// `journal.recovery` entry; returns whether the journal is healthy now.
+    /// `journal.recovery` entry and the entries waiting to be written late; returns
+    /// whether the journal is healthy now. When healthy, entries kept meanwhile (the
+    /// writer's queue was full) are written at the same pace.
     pub async fn probe(&self) -> bool {
         if self.healthy() {
             // Entries kept while the journal was healthy (its queue was full) are
             // written by the next request that may probe.
             if self.late.waiting() > 0 && self.may_probe() {
-                let (late, _) = self.late.take();
-                if let Err(back) = self.write_all(late.into_iter()).await {
-                    self.late.put_back(back);
-                }
+                self.write_waiting().await;
             }
             return true;
         }
-        if !self.may_probe() {
-            return false;
+        self.may_probe() && self.recover().await
+    }
+
+    /// Writes the entries waiting to be written late; those that fail wait again.
+    async fn write_waiting(&self) {
+        let (late, _) = self.late.take();
+        if let Err(back) = self.write_in_order(None, late).await {
+            self.late.put_back(back);
         }
+    }
+
+    /// Ends an outage: the `journal.recovery` entry (which counts the requests refused
+    /// meanwhile), then the entries waiting to be written late, in one submission.
+    async fn recover(&self) -> bool {
         let refused = self.refused.swap(0, Ordering::Relaxed);
         let (late, outage) = self.late.take();
         let mut d = EntryDraft::new(
@@ -129,7 +139,7 @@ impl Committer {
         // The recovery entry and the entries written late go to the writer together,
         // in this order, before any of them is awaited: nothing else can come between.
         let n = late.len();
-        match self.write_all(std::iter::once(d).chain(late)).await {
+        match self.write_in_order(Some(d), late).await {
             Ok(()) => {
                 self.late.end_outage();
                 tracing::warn!(
@@ -143,10 +153,6 @@ impl Committer {
                 self.refused.fetch_add(refused, Ordering::Relaxed);
                 // The recovery entry is made anew next time; the late ones that did
                 // not become durable wait again.
-                let back = back
-                    .into_iter()
-                    .filter(|d| d.check_name != "journal.recovery")
-                    .collect();
                 self.late.put_back(back);
                 false
             }
@@ -164,31 +170,40 @@ impl Committer {
                 .is_ok()
     }
 
-    /// Commits `drafts` in their order (all submitted before any is awaited). On any
-    /// failure returns, in order, the drafts that did not become durable.
-    async fn write_all(
+    /// Commits `head` (a recovery entry), then `late`, in this order, all submitted
+    /// before any is awaited and all as recovery probes (after a failure the writer
+    /// reopens the log for them and writes them before any ordinary entry). On any
+    /// failure returns, in order, the late drafts that did not become durable.
+    async fn write_in_order(
         &self,
-        drafts: impl Iterator<Item = EntryDraft>,
+        head: Option<EntryDraft>,
+        late: Vec<EntryDraft>,
     ) -> Result<(), Vec<EntryDraft>> {
-        let drafts: Vec<EntryDraft> = drafts.collect();
-        let mut waiting = Vec::with_capacity(drafts.len());
-        for d in &drafts {
-            // All as recovery probes: after a failure the writer reopens the log for
-            // them and writes them, in this order, before any ordinary entry.
+        let head = head.map(|d| self.submit(d, Submit::Probe));
+        // The late drafts are copied: the ones that fail must wait again. This runs
+        // once per outage, never per request.
+        let mut waiting = Vec::with_capacity(late.len());
+        for d in &late {
             match self.submit(d.clone(), Submit::Probe) {
                 Ok(rx) => waiting.push(rx),
                 Err(_) => break,
             }
         }
-        let mut durable = Vec::with_capacity(drafts.len());
+        let mut ok = match head {
+            None => true,
+            Some(Ok(rx)) => self.settle(rx).await.is_ok(),
+            Some(Err(_)) => false,
+        };
+        let mut durable = Vec::with_capacity(late.len());
         for rx in waiting {
             durable.push(self.settle(rx).await.is_ok());
         }
-        durable.resize(drafts.len(), false);
-        if durable.iter().all(|ok| *ok) {
+        durable.resize(late.len(), false);
+        ok &= durable.iter().all(|d| *d);
+        if ok {
             return Ok(());
         }
-        Err(drafts
+        Err(late
             .into_iter()
             .zip(durable)
             .filter_map(|(d, ok)| (!ok).then_some(d))
@@ -212,7 +227,7 @@ impl Committer {
         d.metadata.insert("event".into(), "pending_appended".into());
         d.metadata
             .insert("written_late".into(), (drafts.len() as u64).into());
-        match self.write_all(std::iter::once(d).chain(drafts)).await {
+        match self.write_in_order(Some(d), drafts).await {
             Ok(()) => Ok(()),
             Err(_) => Err(CommitError::Stopped),
         }
@@ -224,9 +239,11 @@ impl Committer {
         if self.late.waiting() == 0 {
             return Vec::new();
         }
-        self.last_probe_ms.store(0, Ordering::Release);
-        self.healthy.store(false, Ordering::Release);
-        let _ = self.probe().await;
+        if self.healthy() {
+            self.write_waiting().await;
+        } else {
+            self.recover().await;
+        }
         self.late.take().0
     }
 
