@@ -57,18 +57,8 @@ say "building bench_upstream and bench_floor (release)"
 upstream_bin=$target/release/examples/bench_upstream
 
 say "building the knockout gateway (HEAD + bench/knockout.patch, scratch worktree)"
-tree=$work/tree
-git -C "$root" worktree add --quiet --detach "$tree" HEAD
-cleanup_tree() {
-    git -C "$root" worktree remove --force "$tree" 2>/dev/null || true
-    git -C "$root" worktree prune 2>/dev/null || true
-}
-# Every stop from here on removes the worktree too, then does bench_workdir's cleanup.
-trap 'cleanup_tree; bench_cleanup' EXIT
-git -C "$tree" apply "$root/bench/knockout.patch" \
-    || die "bench/knockout.patch no longer applies to HEAD: refresh it"
-(cd "$tree" && CARGO_TARGET_DIR=$target/knockout cargo build --release --quiet --bin signet)
-ko_bin=$target/knockout/release/signet
+scratch_signet HEAD knockout "$root/bench/knockout.patch"
+ko_bin=$SCRATCH_BIN
 
 export SIGNET_HMAC_SECRET
 SIGNET_HMAC_SECRET=$(random_hex32)

@@ -44,14 +44,7 @@ say "building signet and bench_upstream at HEAD (release)"
 upstream_bin=$target/release/examples/bench_upstream
 
 say "building signet at $rev (release, scratch worktree)"
-tree=$work/tree
-git -C "$root" worktree add --quiet --detach "$tree" "$rev"
-cleanup_tree() {
-    git -C "$root" worktree remove --force "$tree" 2>/dev/null || true
-    git -C "$root" worktree prune 2>/dev/null || true
-}
-trap 'cleanup_tree; bench_cleanup' EXIT
-(cd "$tree" && CARGO_TARGET_DIR=$target/baseline cargo build --release --quiet --bin signet)
+scratch_signet "$rev" baseline
 
 export SIGNET_HMAC_SECRET
 SIGNET_HMAC_SECRET=$(random_hex32)
@@ -62,7 +55,7 @@ start_upstream upstream-sse --sse-bytes "$SSE_BYTES"
 SSE_UP=$UP
 declare -A URL PID BIN
 BIN[head]=$target/release/signet
-BIN[base]=$target/baseline/release/signet
+BIN[base]=$SCRATCH_BIN
 setups=()
 for build in head base; do
     for kind in unary sse; do

@@ -42,6 +42,25 @@ bench_workdir() {
     trap 'exit 130' INT TERM
 }
 
+# scratch_signet REV OUT [PATCH]: builds `signet` at git revision REV (with PATCH
+# applied, when given) in a scratch worktree under $work, into $target/OUT, and sets
+# SCRATCH_BIN; the tree itself is never touched, and the worktree goes at exit.
+scratch_signet() {
+    local rev=$1 out=$2 patch=${3:-}
+    scratch_tree=$work/tree
+    git -C "$root" worktree add --quiet --detach "$scratch_tree" "$rev"
+    trap 'scratch_cleanup; bench_cleanup' EXIT
+    if [[ -n $patch ]]; then
+        git -C "$scratch_tree" apply "$patch" || die "$patch no longer applies to $rev: refresh it"
+    fi
+    (cd "$scratch_tree" && CARGO_TARGET_DIR=$target/$out cargo build --release --quiet --bin signet)
+    SCRATCH_BIN=$target/$out/release/signet
+}
+scratch_cleanup() {
+    git -C "$root" worktree remove --force "$scratch_tree" 2>/dev/null || true
+    git -C "$root" worktree prune 2>/dev/null || true
+}
+
 # Rotates the order each round so no setup always runs first or last.
 rotated() { # ROUND NAMES...
     local r=$1 n i

@@ -223,20 +223,11 @@ fn from_value(v: &Value) -> Result<EntryDraft, String> {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{k} missing or not a string"))
     };
-    let decision = match s("decision")? {
-        "allow" => Decision::Allow,
-        "block" => Decision::Block,
-        "redact" => Decision::Redact,
-        "escalate" => Decision::Escalate,
-        other => return Err(format!("unknown decision {other:?}")),
-    };
-    let owner_type = match s("owner_type")? {
-        "human" => OwnerType::Human,
-        "agent" => OwnerType::Agent,
-        "policy" => OwnerType::Policy,
-        "unresolved" => OwnerType::Unresolved,
-        other => return Err(format!("unknown owner_type {other:?}")),
-    };
+    let decision = s("decision")?;
+    let decision = Decision::parse(decision).ok_or(format!("unknown decision {decision:?}"))?;
+    let owner_type = s("owner_type")?;
+    let owner_type =
+        OwnerType::parse(owner_type).ok_or(format!("unknown owner_type {owner_type:?}"))?;
     let mut d = EntryDraft::with_id(
         s("entry_id")?.to_owned(),
         s("check_name")?,

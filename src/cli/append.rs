@@ -47,32 +47,20 @@ pub struct AppendArgs {
 }
 
 fn draft(a: &AppendArgs) -> Result<EntryDraft, Failure> {
-    let decision = match a.decision.as_str() {
-        "allow" => Decision::Allow,
-        "block" => Decision::Block,
-        "redact" => Decision::Redact,
-        "escalate" => Decision::Escalate,
-        d => {
-            return Err(Failure::usage(format!(
-                "--decision {d:?}: expected allow, block, redact or escalate"
-            )));
-        }
-    };
+    let decision = Decision::parse(&a.decision).ok_or_else(|| {
+        Failure::usage(format!(
+            "--decision {:?}: expected allow, block, redact or escalate",
+            a.decision
+        ))
+    })?;
     let mut d = EntryDraft::new(&a.check_name, decision, &a.reason);
     if let Some(o) = &a.owner {
         let (t, id) = o
             .split_once(':')
             .ok_or_else(|| Failure::usage("--owner: expected human:ID, agent:ID or policy:ID"))?;
-        d.owner_type = match t {
-            "human" => OwnerType::Human,
-            "agent" => OwnerType::Agent,
-            "policy" => OwnerType::Policy,
-            _ => {
-                return Err(Failure::usage(
-                    "--owner: expected human:ID, agent:ID or policy:ID",
-                ));
-            }
-        };
+        d.owner_type = OwnerType::parse(t)
+            .filter(|t| *t != OwnerType::Unresolved)
+            .ok_or_else(|| Failure::usage("--owner: expected human:ID, agent:ID or policy:ID"))?;
         if id.is_empty() {
             return Err(Failure::usage("--owner: empty id"));
         }

@@ -23,6 +23,18 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The decision `as_str` names, if any.
+    pub fn parse(s: &str) -> Option<Decision> {
+        [
+            Decision::Allow,
+            Decision::Block,
+            Decision::Redact,
+            Decision::Escalate,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allow => "allow",
@@ -43,6 +55,18 @@ pub enum OwnerType {
 }
 
 impl OwnerType {
+    /// The owner type `as_str` names, if any.
+    pub fn parse(s: &str) -> Option<OwnerType> {
+        [
+            OwnerType::Human,
+            OwnerType::Agent,
+            OwnerType::Policy,
+            OwnerType::Unresolved,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OwnerType::Human => "human",
