@@ -332,13 +332,8 @@ async fn pump(
         bytes: out.bytes,
         shadowed: shadowed.iter().map(|r| r.check).collect(),
     };
-    let client_gone = out.gone;
-    let tail = finish(&gw, facts, Streamed { end, is_sse }).await;
-    for frame in tail {
-        let data = matches!(&frame, Ok(f) if f.is_data());
-        if data && client_gone {
-            continue;
-        }
+    // What follows the entry; a client that is gone has closed the channel.
+    for frame in finish(&gw, facts, Streamed { end, is_sse }).await {
         if out.tx.send(frame).await.is_err() {
             break;
         }
